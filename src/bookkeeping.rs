@@ -1,0 +1,215 @@
+//! ferry's own records, written once for every dialect through [`Driver`]: the legacy marker,
+//! the Alembic version table, the `ferry_history` audit trail, and the probe that detection
+//! reads. Identifiers come from the validated ferry.toml and are quoted in every statement.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::core::set::{Dialect, Marker, MigrationSet};
+use crate::core::state::{MarkerReading, Probe};
+use crate::driver::{Driver, literal, quote};
+use crate::error::{DbError, Error};
+
+/// The audit trail's table.
+pub const HISTORY_TABLE: &str = "ferry_history";
+
+/// Tables a schema comparison leaves out: ferry's own and the legacy marker's.
+pub fn skipped_tables(set: &MigrationSet) -> Vec<&str> {
+    let mut skip = vec![HISTORY_TABLE, set.config.revisions.version_table.as_str()];
+    skip.extend(set.config.legacy.marker.table());
+    skip
+}
+
+/// Reads what detection needs, and nothing more.
+pub fn probe(driver: &mut dyn Driver, set: &MigrationSet) -> Result<Probe, DbError> {
+    let version_table = &set.config.revisions.version_table;
+    let all = driver.tables()?;
+    let has = |t: &str| all.iter().any(|x| x == t);
+    let versions = if has(version_table) {
+        let rows = driver.query(&format!("SELECT version_num FROM {}", quote(version_table)))?;
+        Some(rows.into_iter().map(|r| r.into_iter().next().flatten().unwrap_or_default()).collect())
+    } else {
+        None
+    };
+    let marker = read_marker(driver, set, &has)?;
+    let tables = all
+        .iter()
+        .filter(|t| *t != HISTORY_TABLE && *t != version_table)
+        .cloned()
+        .collect();
+    Ok(Probe { tables, marker, versions })
+}
+
+fn read_marker(driver: &mut dyn Driver, set: &MigrationSet, has: &dyn Fn(&str) -> bool) -> Result<MarkerReading, DbError> {
+    let rows = match &set.config.legacy.marker {
+        Marker::KvTable {
+            table,
+            key_column,
+            value_column,
+            key,
+        } => {
+            if !has(table) {
+                return Ok(MarkerReading::Absent);
+            }
+            driver.query(&format!(
+                "SELECT CAST({} AS TEXT) FROM {} WHERE {} = {}",
+                quote(value_column),
+                quote(table),
+                quote(key_column),
+                literal(key)
+            ))?
+        }
+        Marker::SingleRow { table, column } => {
+            if !has(table) {
+                return Ok(MarkerReading::Absent);
+            }
+            driver.query(&format!("SELECT CAST({} AS TEXT) FROM {}", quote(column), quote(table)))?
+        }
+        Marker::UserVersion => {
+            if driver.dialect() != Dialect::Sqlite {
+                return Ok(MarkerReading::Invalid("marker kind user-version exists on SQLite only".into()));
+            }
+            let rows = driver.query("PRAGMA user_version")?;
+            if rows.first().and_then(|r| r.first().cloned().flatten()).as_deref() == Some("0") {
+                return Ok(MarkerReading::Absent);
+            }
+            rows
+        }
+    };
+    Ok(match rows.as_slice() {
+        [] => MarkerReading::Absent,
+        [row] => match row.first().cloned().flatten() {
+            None => MarkerReading::Invalid("the marker value is NULL".into()),
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) => MarkerReading::Value(n),
+                Err(_) => MarkerReading::Invalid(format!("the marker value {v:?} is not an integer")),
+            },
+        },
+        many => MarkerReading::Invalid(format!("{} marker rows where one is expected", many.len())),
+    })
+}
+
+/// Statements that set the legacy marker to `value`, creating its table when missing.
+pub fn marker_sql(set: &MigrationSet, dialect: Dialect, value: u32) -> Result<String, Error> {
+    let v = literal(&value.to_string());
+    Ok(match &set.config.legacy.marker {
+        Marker::KvTable {
+            table,
+            key_column,
+            value_column,
+            key,
+        } => {
+            let (t, k, c, key) = (quote(table), quote(key_column), quote(value_column), literal(key));
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} ({k} VARCHAR(255) NOT NULL PRIMARY KEY, {c} TEXT);\n\
+                 UPDATE {t} SET {c} = {v} WHERE {k} = {key};\n\
+                 INSERT INTO {t} ({k}, {c}) SELECT {key}, {v} WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {k} = {key});\n"
+            )
+        }
+        Marker::SingleRow { table, column } => {
+            let (t, c) = (quote(table), quote(column));
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t} ({c} INTEGER NOT NULL);\n\
+                 UPDATE {t} SET {c} = {v};\n\
+                 INSERT INTO {t} ({c}) SELECT {v} WHERE NOT EXISTS (SELECT 1 FROM {t});\n"
+            )
+        }
+        Marker::UserVersion => {
+            if dialect != Dialect::Sqlite {
+                return Err(Error::Unsupported(
+                    "marker kind user-version (PRAGMA user_version) exists on SQLite only; choose kv-table or single-row".into(),
+                ));
+            }
+            format!("PRAGMA user_version = {value};\n")
+        }
+    })
+}
+
+/// Statements that change the version table's rows from `before` to `after` (Alembic's shape).
+pub fn version_sql(set: &MigrationSet, before: &[String], after: &[String]) -> String {
+    let t = &set.config.revisions.version_table;
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} (version_num VARCHAR(32) NOT NULL, CONSTRAINT {} PRIMARY KEY (version_num));\n",
+        quote(t),
+        quote(&format!("{t}_pkc"))
+    );
+    for gone in before.iter().filter(|b| !after.contains(b)) {
+        sql.push_str(&format!("DELETE FROM {} WHERE version_num = {};\n", quote(t), literal(gone)));
+    }
+    for new in after.iter().filter(|a| !before.contains(a)) {
+        sql.push_str(&format!("INSERT INTO {} (version_num) VALUES ({});\n", quote(t), literal(new)));
+    }
+    sql
+}
+
+/// One row of `ferry_history`.
+#[derive(Debug, Clone)]
+pub struct HistoryRow<'a> {
+    /// `fresh`, `legacy`, `stamp`, `upgrade`, `downgrade`.
+    pub kind: &'a str,
+    pub legacy_version: Option<u32>,
+    pub revision: Option<&'a str>,
+    pub checksum: Option<String>,
+    pub started_at: String,
+    pub duration_ms: u128,
+    pub success: bool,
+    pub note: Option<String>,
+}
+
+/// Statements that create `ferry_history` if needed and record one row.
+pub fn history_sql(driver: &dyn Driver, row: &HistoryRow<'_>) -> String {
+    let opt = |v: Option<String>| v.map_or("NULL".to_string(), |s| literal(&s));
+    format!(
+        "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (\n  id {},\n  kind VARCHAR(16) NOT NULL,\n  legacy_version INTEGER,\n  \
+         revision VARCHAR(32),\n  checksum VARCHAR(71),\n  started_at VARCHAR(32) NOT NULL,\n  finished_at VARCHAR(32) NOT NULL,\n  \
+         duration_ms BIGINT NOT NULL,\n  success BOOLEAN NOT NULL,\n  ferry_version VARCHAR(32) NOT NULL,\n  host VARCHAR(255),\n  \
+         os_user VARCHAR(255),\n  note TEXT\n);\n\
+         INSERT INTO {HISTORY_TABLE} (kind, legacy_version, revision, checksum, started_at, finished_at, duration_ms, success, \
+         ferry_version, host, os_user, note) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});\n",
+        driver.serial_primary_key(),
+        literal(row.kind),
+        row.legacy_version.map_or("NULL".to_string(), |n| n.to_string()),
+        opt(row.revision.map(str::to_string)),
+        opt(row.checksum.clone()),
+        literal(&row.started_at),
+        literal(&now_utc()),
+        row.duration_ms,
+        if row.success { "TRUE" } else { "FALSE" },
+        literal(env!("CARGO_PKG_VERSION")),
+        opt(hostname()),
+        opt(std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok()),
+        opt(row.note.clone()),
+    )
+}
+
+/// The current UTC time as RFC 3339 (`2026-11-21T05:06:07.123Z`).
+pub fn now_utc() -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
+}
+
+/// This machine's name, for the audit trail and lock holders.
+pub fn hostname() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}

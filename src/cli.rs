@@ -1,0 +1,476 @@
+//! The `ferry` command line (spec §4). Every command returns an [`Output`]; errors become exit
+//! codes in [`Error::exit_code`], and `--json` turns either into one JSON object on stdout.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::core::graph::Graph;
+use crate::core::plan::{self, Step};
+use crate::core::set::{Files, MigrationSet, Origin};
+use crate::core::state::State;
+use crate::driver::url::DatabaseUrl;
+use crate::driver::{self, OpenOptions};
+use crate::error::{Error, Result};
+use crate::fixture;
+use crate::runner::{Event, RunReport, Runner, describe};
+
+const ABOUT: &str = "Carry databases from a legacy, integer-versioned migration chain onto an Alembic-compatible revision history, in place, on SQLite and PostgreSQL.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  ferry status   -d sqlite:app.db          what state is it in, what would upgrade do
+  ferry upgrade  -d sqlite:app.db          bridge a legacy database and upgrade it to head
+  ferry check    -d postgres://u@h/app     exit 1 while anything is pending (for CI)
+  ferry downgrade -1 -d sqlite:app.db      undo the newest revision
+  ferry fixture --legacy 7 old.db          build a database as legacy version 7 left it
+  ferry --migrations ./db lint             check another project's migration set
+
+Databases: sqlite:PATH, sqlite://PATH, sqlite::memory:, a bare path (SQLite file),
+postgres://… or postgresql://… (libpq key=value strings too).
+Exit codes: 0 ok · 1 pending work or differences · 2 usage/configuration/migration-set error ·
+3 database state refused · 4 a step failed (rolled back) · 5 lock not acquired ·
+6 cannot open or connect to the database.";
+
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Database URL [env: FERRY_DATABASE_URL, then DATABASE_URL]
+    #[arg(short = 'd', long, global = true, value_name = "URL")]
+    database: Option<String>,
+    /// Migration set directory (default: the set compiled into this binary)
+    #[arg(long, global = true, env = "FERRY_MIGRATIONS", value_name = "DIR")]
+    migrations: Option<PathBuf>,
+    /// Print one JSON object on stdout instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    /// Print nothing but errors
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Seconds to wait for another ferry holding the migration lock (then exit 5)
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60)]
+    lock_timeout: u64,
+    /// PostgreSQL schema that holds the application (and ferry's tables)
+    #[arg(long, global = true, value_name = "NAME")]
+    schema: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the database's state, versions, heads and pending steps (writes nothing)
+    Status,
+    /// Bridge a legacy or empty database as needed, then apply revisions up to TARGET
+    Upgrade {
+        /// `head` (default), `heads`, `+N`, a revision id or unique prefix
+        #[arg(default_value = "head", allow_hyphen_values = true)]
+        target: String,
+    },
+    /// Undo revisions down to TARGET: a revision id, `-N`, or `base` (the baseline; never below)
+    Downgrade {
+        #[arg(allow_hyphen_values = true)]
+        target: String,
+    },
+    /// Show the revision(s) in the version table
+    Current,
+    /// Show the head revision(s) of the migration set
+    Heads,
+    /// Show the revision history of the migration set, newest first
+    History,
+    /// Set the version table to REV without running any SQL
+    Stamp {
+        #[arg(allow_hyphen_values = true)]
+        revision: String,
+    },
+    /// Exit 0 when the database is at head, 1 when anything is pending
+    Check,
+    /// List the steps `upgrade` would run, without writing
+    Plan {
+        #[arg(default_value = "head", allow_hyphen_values = true)]
+        target: String,
+    },
+    /// Check a migration set: freeze, numbering, revision ids and graph, guards
+    Lint {
+        /// Write legacy/FROZEN.toml for a set that has none (never overwrites one)
+        #[arg(long)]
+        freeze: bool,
+    },
+    /// Build a database exactly as a legacy version left it
+    Fixture {
+        /// The legacy version (0..=cap, or a superseded version above it)
+        #[arg(long, value_name = "N")]
+        legacy: i64,
+        /// Directory of NNN.sql seed files, each run right after legacy step NNN
+        #[arg(long, value_name = "DIR")]
+        seeds: Option<PathBuf>,
+        /// Where to write it (default: --database); must not exist yet or be empty
+        #[arg(value_name = "OUT")]
+        out: Option<String>,
+    },
+}
+
+/// What a command prints, and its exit code.
+struct Output {
+    text: String,
+    json: Value,
+    code: u8,
+}
+
+impl Output {
+    fn ok(text: String, json: Value) -> Output {
+        Output { text, json, code: 0 }
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let json = args.iter().any(|a| a == "--json");
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            if json && e.use_stderr() {
+                print_json(&json!({"ok": false, "error": {"code": 2, "kind": "usage", "message": e.to_string().trim()}}));
+                return ExitCode::from(2);
+            }
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if cli.json {
+                print_json(&json!({"ok": false, "command": command_name(&cli.command), "error": {"code": e.exit_code(), "kind": e.kind(), "message": e.to_string()}}));
+            } else {
+                eprintln!("error: {e}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn print_json(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into()));
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Status => "status",
+        Command::Upgrade { .. } => "upgrade",
+        Command::Downgrade { .. } => "downgrade",
+        Command::Current => "current",
+        Command::Heads => "heads",
+        Command::History => "history",
+        Command::Stamp { .. } => "stamp",
+        Command::Check => "check",
+        Command::Plan { .. } => "plan",
+        Command::Lint { .. } => "lint",
+        Command::Fixture { .. } => "fixture",
+    }
+}
+
+/// Runs the parsed command; prints its output.
+pub fn run(cli: &Cli) -> Result<ExitCode> {
+    let out = dispatch(cli)?;
+    if cli.json {
+        let mut object = json!({"ok": true, "command": command_name(&cli.command)});
+        if let (Some(o), Value::Object(extra)) = (object.as_object_mut(), out.json) {
+            o.extend(extra);
+        }
+        print_json(&object);
+    } else if !cli.quiet && !out.text.is_empty() {
+        println!("{}", out.text.trim_end());
+    }
+    Ok(ExitCode::from(out.code))
+}
+
+/// Loads the migration set: `--migrations DIR`, fully verified, or the compiled-in one,
+/// which build.rs already verified.
+fn load_set(cli: &Cli) -> Result<MigrationSet> {
+    match &cli.migrations {
+        Some(dir) => {
+            let set = MigrationSet::load(Files::from_dir(dir)?, Origin::Dir(dir.clone()))?;
+            // `lint` verifies (or, with --freeze, writes) the freeze itself.
+            if !matches!(cli.command, Command::Lint { .. }) {
+                set.verify_freeze()?;
+                set.check_guards()?;
+            }
+            Ok(set)
+        }
+        None => Ok(MigrationSet::load(Files::from_static(crate::embedded::FILES), Origin::Embedded)?),
+    }
+}
+
+fn database_url(cli: &Cli, explicit: Option<&str>) -> Result<DatabaseUrl> {
+    let text = explicit
+        .map(str::to_string)
+        .or_else(|| cli.database.clone())
+        .or_else(|| std::env::var("FERRY_DATABASE_URL").ok())
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+        .ok_or_else(|| {
+            Error::Usage("no database given: pass --database URL (e.g. -d sqlite:app.db), or set FERRY_DATABASE_URL or DATABASE_URL".into())
+        })?;
+    let url = DatabaseUrl::parse(&text).map_err(Error::Usage)?;
+    if cli.schema.is_some() && !matches!(url, DatabaseUrl::Postgres(_)) {
+        return Err(Error::Usage("--schema applies to PostgreSQL databases only".into()));
+    }
+    Ok(url)
+}
+
+fn open(cli: &Cli, url: &DatabaseUrl, create: bool) -> Result<Box<dyn driver::Driver>> {
+    driver::open(
+        url,
+        &OpenOptions {
+            create,
+            schema: cli.schema.clone(),
+            busy_timeout: Duration::from_secs(cli.lock_timeout),
+        },
+    )
+}
+
+fn dispatch(cli: &Cli) -> Result<Output> {
+    let set = load_set(cli)?;
+    let graph = Graph::new(&set)?;
+    match &cli.command {
+        Command::Lint { freeze } => lint(cli, &set, *freeze),
+        Command::Heads => {
+            let heads: Vec<&str> = graph.heads().iter().map(|&n| graph.id(n)).collect();
+            Ok(Output::ok(heads.iter().map(|h| format!("{h} (head)\n")).collect(), json!({"heads": heads})))
+        }
+        Command::History => Ok(history(&set, &graph)),
+        Command::Status | Command::Current | Command::Check | Command::Plan { .. } => {
+            let url = database_url(cli, None)?;
+            let mut db = open(cli, &url, false)?;
+            let mut runner = runner(cli, &set, &graph, db.as_mut(), false);
+            let state = runner.detect()?;
+            read_only(cli, &set, &graph, &url, state)
+        }
+        Command::Upgrade { target } => write(cli, &set, &graph, |r| r.upgrade(target)),
+        Command::Downgrade { target } => write(cli, &set, &graph, |r| r.downgrade(target)),
+        Command::Stamp { revision } => write(cli, &set, &graph, |r| r.stamp(revision)),
+        Command::Fixture { legacy, seeds, out } => {
+            let url = database_url(cli, out.as_deref())?;
+            let mut db = open(cli, &url, true)?;
+            let mut runner = runner(cli, &set, &graph, db.as_mut(), true);
+            let dirs = fixture::TestDirs::of(&set, seeds.clone());
+            let report = fixture::legacy(&mut runner, *legacy, &dirs)?;
+            Ok(Output::ok(
+                format!("{}: built as legacy {legacy} ({} steps)\n", url.display(), report.steps.len()),
+                json!({"database": url.display(), "legacy_version": legacy, "steps": report.steps}),
+            ))
+        }
+    }
+}
+
+fn runner<'a>(cli: &Cli, set: &'a MigrationSet, graph: &'a Graph, db: &'a mut dyn driver::Driver, progress: bool) -> Runner<'a> {
+    let bar = (progress && !cli.quiet && !cli.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    Runner {
+        set,
+        graph,
+        driver: db,
+        lock_timeout: Duration::from_secs(cli.lock_timeout),
+        on_event: Box::new(move |event| {
+            let Some(bar) = &bar else { return };
+            match event {
+                Event::Planned { total } => bar.set_length(total as u64),
+                Event::Started { label, .. } => bar.set_message(label.to_string()),
+                Event::Finished { index, label, duration } => {
+                    bar.set_position(index as u64 + 1);
+                    bar.println(format!("  {label} ({} ms)", duration.as_millis()));
+                    if bar.position() == bar.length().unwrap_or(0) {
+                        bar.finish_and_clear();
+                    }
+                }
+            }
+        }),
+    }
+}
+
+fn write(cli: &Cli, set: &MigrationSet, graph: &Graph, work: impl FnOnce(&mut Runner) -> Result<RunReport>) -> Result<Output> {
+    let url = database_url(cli, None)?;
+    let mut db = open(cli, &url, true)?;
+    let mut runner = runner(cli, set, graph, db.as_mut(), true);
+    let report = work(&mut runner)?;
+    let mut text = String::new();
+    if report.steps.is_empty() {
+        text.push_str(&format!("{}: nothing to do, at {}\n", url.display(), describe(&report.before)));
+    } else {
+        for s in &report.steps {
+            let skipped = if s.skipped_guards.is_empty() {
+                String::new()
+            } else {
+                format!("  [skipped: {}]", s.skipped_guards.join("; "))
+            };
+            text.push_str(&format!("  {:<48} {:>7} ms{skipped}\n", s.label, s.duration_ms));
+        }
+        text.push_str(&format!(
+            "{}: {} → revision {} ({} steps)\n",
+            url.display(),
+            describe(&report.before),
+            report.heads.join(", "),
+            report.steps.len()
+        ));
+    }
+    Ok(Output::ok(
+        text,
+        json!({"database": url.display(), "before": report.before, "steps": report.steps, "heads": report.heads}),
+    ))
+}
+
+fn read_only(cli: &Cli, set: &MigrationSet, graph: &Graph, url: &DatabaseUrl, state: State) -> Result<Output> {
+    let current: Vec<String> = match &state {
+        State::Managed { heads } => heads.clone(),
+        _ => Vec::new(),
+    };
+    let heads: Vec<&str> = graph.heads().iter().map(|&n| graph.id(n)).collect();
+    match &cli.command {
+        Command::Current => Ok(Output::ok(
+            if current.is_empty() {
+                format!("no revision ({})\n", describe(&state))
+            } else {
+                current.iter().map(|c| format!("{c}{}\n", if heads.contains(&c.as_str()) { " (head)" } else { "" })).collect()
+            },
+            json!({"database": url.display(), "state": state, "current": current}),
+        )),
+        Command::Check => {
+            let plan = plan::upgrade(set, graph, &state, "head")?;
+            let pending: Vec<String> = plan.steps.iter().map(|s| s.label(set)).collect();
+            let text = if pending.is_empty() {
+                format!("{}: at head ({})\n", url.display(), describe(&state))
+            } else {
+                format!("{}: {} pending step(s): {}\n", url.display(), pending.len(), summarize(&pending))
+            };
+            Ok(Output {
+                text,
+                json: json!({"database": url.display(), "state": state, "pending": plan.steps, "at_head": pending.is_empty()}),
+                code: u8::from(!pending.is_empty()),
+            })
+        }
+        Command::Plan { target } => {
+            let plan = plan::upgrade(set, graph, &state, target)?;
+            plan::check_runnable(set, &plan, url.dialect())?;
+            let text: String = plan.steps.iter().enumerate().map(|(i, s)| format!("{:>3}. {}\n", i + 1, s.label(set))).collect();
+            Ok(Output::ok(
+                if text.is_empty() { "nothing to do\n".into() } else { text },
+                json!({"database": url.display(), "state": state, "steps": plan.steps, "heads_after": plan.heads_after}),
+            ))
+        }
+        _ => status(set, graph, url, state, current, &heads),
+    }
+}
+
+fn status(set: &MigrationSet, graph: &Graph, url: &DatabaseUrl, state: State, current: Vec<String>, heads: &[&str]) -> Result<Output> {
+    let refusal = state.refusal(set);
+    let (pending, plan_error): (Vec<Step>, Option<String>) = match plan::upgrade(set, graph, &state, "head") {
+        Ok(p) => (p.steps, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    let labels: Vec<String> = pending.iter().map(|s| s.label(set)).collect();
+    let mut text = format!("database:  {}\nstate:     {}", url.display(), state.name());
+    match &state {
+        State::Legacy { version } => text.push_str(&format!(" {version} (cap {})", set.cap())),
+        State::Superseded { version, revision } => {
+            text.push_str(&format!(" {version}, above the cap {}, superseded by {revision}", set.cap()))
+        }
+        State::FutureLegacy { version } => text.push_str(&format!(" {version}, above the cap {}", set.cap())),
+        _ => {}
+    }
+    text.push_str(&format!(
+        "\ncurrent:   {}\nheads:     {}\npending:   {}\n",
+        if current.is_empty() { "-".to_string() } else { current.join(", ") },
+        heads.join(", "),
+        if labels.is_empty() { "nothing".to_string() } else { format!("{} step(s): {}", labels.len(), summarize(&labels)) }
+    ));
+    if let Some(r) = &refusal {
+        text.push_str(&format!("refused:   {r}\n"));
+    } else if let Some(e) = &plan_error {
+        text.push_str(&format!("note:      {e}\n"));
+    }
+    let legacy_version = match &state {
+        State::Legacy { version } | State::Superseded { version, .. } => Some(i64::from(*version)),
+        State::FutureLegacy { version } => Some(*version),
+        _ => None,
+    };
+    Ok(Output {
+        text,
+        json: json!({
+            "database": url.display(), "state": state.name(), "detail": state, "legacy_version": legacy_version,
+            "cap": set.cap(), "current": current, "heads": heads, "pending": pending, "refusal": refusal,
+        }),
+        code: if matches!(state, State::Inconsistent { .. }) { 3 } else { 0 },
+    })
+}
+
+fn summarize(labels: &[String]) -> String {
+    if labels.len() <= 4 {
+        labels.join(", ")
+    } else {
+        format!("{}, {} … {}", labels[0], labels[1], labels[labels.len() - 1])
+    }
+}
+
+fn history(set: &MigrationSet, graph: &Graph) -> Output {
+    let heads = graph.heads();
+    let mut text = String::new();
+    let mut entries = Vec::new();
+    for &node in graph.order().iter().rev() {
+        let id = graph.id(node);
+        let downs: Vec<&str> = graph.downs(node).iter().map(|&d| graph.id(d)).collect();
+        let message = set.revision(id).map_or("baseline: the schema of a fresh install", |r| r.message.as_str());
+        let head = if heads.contains(&node) { " (head)" } else { "" };
+        let arrow = if downs.is_empty() { "<base>".to_string() } else { downs.join(", ") };
+        text.push_str(&format!("{arrow} -> {id}{head}, {message}\n"));
+        entries.push(json!({"revision": id, "down": downs, "message": message, "head": !head.is_empty()}));
+    }
+    text.push_str(&format!(
+        "legacy 1..{} (frozen) -> {}\n",
+        set.cap(),
+        set.baseline_id()
+    ));
+    Output::ok(text, json!({"revisions": entries, "legacy_cap": set.cap()}))
+}
+
+fn lint(cli: &Cli, set: &MigrationSet, freeze: bool) -> Result<Output> {
+    if freeze {
+        let Origin::Dir(dir) = &set.origin else {
+            return Err(Error::Usage("lint --freeze writes into a migration set directory: pass --migrations DIR".into()));
+        };
+        let path = dir.join("legacy").join("FROZEN.toml");
+        if set.frozen.is_some() || path.exists() {
+            return Err(Error::Usage(format!(
+                "{} exists already; the freeze is written once and never rewritten (new schema changes go in revisions/)",
+                path.display()
+            )));
+        }
+        std::fs::write(&path, set.freeze_text()).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        return Ok(Output::ok(
+            format!("wrote {} ({} legacy steps, cap {})\n", path.display(), set.legacy.len(), set.cap()),
+            json!({"frozen": path.display().to_string(), "cap": set.cap()}),
+        ));
+    }
+    // A set from a directory was verified while loading; the compiled-in one is checked again here.
+    set.verify_freeze()?;
+    set.check_guards()?;
+    let origin = cli.migrations.as_ref().map_or("the compiled-in set".to_string(), |d| d.display().to_string());
+    Ok(Output::ok(
+        format!("{origin}: ok ({} legacy steps, cap {}, {} revisions)\n", set.legacy.len(), set.cap(), set.revisions.len()),
+        json!({"set": origin, "legacy_steps": set.legacy.len(), "cap": set.cap(), "revisions": set.revisions.len()}),
+    ))
+}

@@ -1,0 +1,327 @@
+//! The revision graph: the baseline at its root, revisions above it, Alembic's notion of heads.
+//!
+//! Pure, and shared with build.rs. Node 0 is the baseline; node `i ≥ 1` is `set.revisions[i-1]`.
+
+use std::collections::HashMap;
+
+use super::set::{MigrationSet, SetError};
+
+#[derive(Debug, Clone)]
+pub struct Graph {
+    ids: Vec<String>,
+    index: HashMap<String, usize>,
+    downs: Vec<Vec<usize>>,
+    children: Vec<Vec<usize>>,
+    /// Topological order (every node after its downs), ties broken by id.
+    order: Vec<usize>,
+}
+
+/// A target that cannot be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("unknown revision {0:?}; `ferry history` lists the revisions")]
+    Unknown(String),
+    #[error("{prefix:?} matches several revisions: {matches}; give more of the id")]
+    Ambiguous { prefix: String, matches: String },
+    #[error(
+        "there are several heads ({0}); name one, use `heads` to apply every branch, or merge them with `ferry merge`"
+    )]
+    MultipleHeads(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Graph {
+    /// Builds the graph and checks it: every down revision exists, exactly one revision sits on
+    /// the baseline, no revision lacks a down, no cycles.
+    pub fn new(set: &MigrationSet) -> Result<Graph, SetError> {
+        let baseline = set.baseline_id();
+        let mut ids = vec![baseline.to_string()];
+        ids.extend(set.revisions.iter().map(|r| r.id.clone()));
+        let index: HashMap<String, usize> = ids.iter().cloned().zip(0..).collect();
+        let mut downs = vec![Vec::new()];
+        let mut children = vec![Vec::new(); ids.len()];
+        let mut roots = Vec::new();
+        for (i, rev) in set.revisions.iter().enumerate() {
+            let node = i + 1;
+            if rev.down_revisions.is_empty() {
+                return Err(SetError::Revision {
+                    id: rev.id.clone(),
+                    message: format!(
+                        "has no down revision; every revision descends from the baseline {baseline}"
+                    ),
+                });
+            }
+            let mut mine = Vec::new();
+            for down in &rev.down_revisions {
+                let d = *index.get(down).ok_or_else(|| SetError::Revision {
+                    id: rev.id.clone(),
+                    message: format!("its down revision {down:?} does not exist"),
+                })?;
+                if d == node {
+                    return Err(SetError::Revision {
+                        id: rev.id.clone(),
+                        message: "is its own down revision".into(),
+                    });
+                }
+                if d == 0 {
+                    roots.push(rev.id.clone());
+                }
+                if !mine.contains(&d) {
+                    mine.push(d);
+                    children[d].push(node);
+                }
+            }
+            downs.push(mine);
+        }
+        if roots.len() > 1 {
+            return Err(SetError::Revision {
+                id: roots.join(", "),
+                message: format!(
+                    "two roots: only one revision may have the baseline {baseline} as its down"
+                ),
+            });
+        }
+        // Kahn's algorithm; what is left over sits on a cycle.
+        let mut pending: Vec<usize> = downs.iter().map(Vec::len).collect();
+        let mut ready = vec![0usize];
+        let mut order = Vec::with_capacity(ids.len());
+        while let Some(n) = ready.pop() {
+            order.push(n);
+            let mut next = Vec::new();
+            for &c in &children[n] {
+                pending[c] -= 1;
+                if pending[c] == 0 {
+                    next.push(c);
+                }
+            }
+            // Pop the smallest id first.
+            next.sort_by(|a, b| ids[*b].cmp(&ids[*a]));
+            ready.extend(next);
+            ready.sort_by(|a, b| ids[*b].cmp(&ids[*a]));
+        }
+        if order.len() != ids.len() {
+            let stuck: Vec<&str> = (0..ids.len())
+                .filter(|n| !order.contains(n))
+                .map(|n| ids[n].as_str())
+                .collect();
+            return Err(SetError::Revision {
+                id: stuck.join(", "),
+                message: "these revisions form a cycle (or descend from one)".into(),
+            });
+        }
+        Ok(Graph {
+            ids,
+            index,
+            downs,
+            children,
+            order,
+        })
+    }
+
+    pub fn id(&self, node: usize) -> &str {
+        &self.ids[node]
+    }
+
+    pub fn node(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false // the baseline is always there
+    }
+
+    /// Nodes without children, in id order.
+    pub fn heads(&self) -> Vec<usize> {
+        let mut heads: Vec<usize> = (0..self.ids.len())
+            .filter(|&n| self.children[n].is_empty())
+            .collect();
+        heads.sort_by(|a, b| self.ids[*a].cmp(&self.ids[*b]));
+        heads
+    }
+
+    pub fn downs(&self, node: usize) -> &[usize] {
+        &self.downs[node]
+    }
+
+    /// Topological order: every revision after the ones it descends from.
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+
+    /// The nodes are themselves and all they descend from.
+    pub fn ancestors(&self, nodes: &[usize]) -> Vec<bool> {
+        let mut seen = vec![false; self.ids.len()];
+        let mut stack: Vec<usize> = nodes.to_vec();
+        while let Some(n) = stack.pop() {
+            if !seen[n] {
+                seen[n] = true;
+                stack.extend(&self.downs[n]);
+            }
+        }
+        seen
+    }
+
+    /// Revisions to apply to go from `current` (heads) up to `target`, in order.
+    pub fn upgrade_path(&self, current: &[usize], target: &[usize]) -> Vec<usize> {
+        let have = self.ancestors(current);
+        let want = self.ancestors(target);
+        self.order
+            .iter()
+            .copied()
+            .filter(|&n| want[n] && !have[n])
+            .collect()
+    }
+
+    /// Revisions to undo to go from `current` down to `target`, in order (newest first).
+    pub fn downgrade_path(
+        &self,
+        current: &[usize],
+        target: &[usize],
+    ) -> Result<Vec<usize>, TargetError> {
+        let have = self.ancestors(current);
+        if let Some(&t) = target.iter().find(|&&t| !have[t]) {
+            return Err(TargetError::Invalid(format!(
+                "{} is not below the current revision; downgrade goes only down (use upgrade)",
+                self.ids[t]
+            )));
+        }
+        let keep = self.ancestors(target);
+        Ok(self
+            .order
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&n| have[n] && !keep[n])
+            .collect())
+    }
+
+    /// The heads after applying `node` on top of `heads` (Alembic's version-table rule).
+    pub fn heads_after_up(&self, heads: &[usize], node: usize) -> Vec<usize> {
+        let below = self.ancestors(&[node]);
+        let mut out: Vec<usize> = heads.iter().copied().filter(|&h| !below[h]).collect();
+        out.push(node);
+        self.sorted(out)
+    }
+
+    /// The heads after undoing `node`, which must be one of `heads`.
+    pub fn heads_after_down(&self, heads: &[usize], node: usize) -> Vec<usize> {
+        let mut candidates: Vec<usize> = heads.iter().copied().filter(|&h| h != node).collect();
+        candidates.extend(&self.downs[node]);
+        candidates.sort_unstable();
+        candidates.dedup();
+        // Keep only those no other candidate descends from.
+        let reduced: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&c| {
+                !candidates
+                    .iter()
+                    .any(|&o| o != c && self.ancestors(&[o])[c])
+            })
+            .collect();
+        self.sorted(reduced)
+    }
+
+    fn sorted(&self, mut nodes: Vec<usize>) -> Vec<usize> {
+        nodes.sort_by(|a, b| self.ids[*a].cmp(&self.ids[*b]));
+        nodes
+    }
+
+    /// An id or a unique prefix of one.
+    pub fn lookup(&self, id: &str) -> Result<usize, TargetError> {
+        if let Some(n) = self.node(id) {
+            return Ok(n);
+        }
+        let matches: Vec<usize> = (0..self.ids.len())
+            .filter(|&n| !id.is_empty() && self.ids[n].starts_with(id))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(TargetError::Unknown(id.to_string())),
+            many => Err(TargetError::Ambiguous {
+                prefix: id.to_string(),
+                matches: self.names(many),
+            }),
+        }
+    }
+
+    pub fn names(&self, nodes: &[usize]) -> String {
+        nodes
+            .iter()
+            .map(|&n| self.ids[n].as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Resolves a target (`head`, `heads`, `base`, `+N`, `-N`, an id or unique prefix)
+    /// against the current heads.
+    pub fn resolve(&self, spec: &str, current: &[usize]) -> Result<Vec<usize>, TargetError> {
+        let spec = spec.trim();
+        match spec {
+            "head" => match self.heads().as_slice() {
+                [one] => Ok(vec![*one]),
+                many => Err(TargetError::MultipleHeads(self.names(many))),
+            },
+            "heads" => Ok(self.heads()),
+            "base" => Ok(vec![0]),
+            _ if spec.starts_with('+') || spec.starts_with('-') => {
+                let steps: usize = spec[1..].parse().map_err(|_| {
+                    TargetError::Invalid(format!(
+                        "{spec:?} is not a relative target; write +N or -N with a whole number N"
+                    ))
+                })?;
+                let mut node = match current {
+                    [one] => *one,
+                    [] => {
+                        return Err(TargetError::Invalid(format!(
+                            "{spec} is relative to the current revision, and the database has none"
+                        )));
+                    }
+                    many => {
+                        return Err(TargetError::Invalid(format!(
+                            "{spec} is ambiguous with several current heads ({})",
+                            self.names(many)
+                        )));
+                    }
+                };
+                let up = spec.starts_with('+');
+                for _ in 0..steps {
+                    let next = if up {
+                        &self.children[node]
+                    } else {
+                        &self.downs[node]
+                    };
+                    node = match next.as_slice() {
+                        [one] => *one,
+                        [] if up => {
+                            return Err(TargetError::Invalid(format!(
+                                "{spec} goes past the head {}",
+                                self.ids[node]
+                            )));
+                        }
+                        [] => {
+                            return Err(TargetError::Invalid(format!(
+                                "{spec} goes below the baseline {}; ferry never downgrades below it",
+                                self.ids[0]
+                            )));
+                        }
+                        many => {
+                            return Err(TargetError::Invalid(format!(
+                                "{spec} is ambiguous at {}: it branches to {}; name the revision",
+                                self.ids[node],
+                                self.names(many)
+                            )));
+                        }
+                    };
+                }
+                Ok(vec![node])
+            }
+            _ => Ok(vec![self.lookup(spec)?]),
+        }
+    }
+}

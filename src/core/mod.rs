@@ -1,0 +1,8 @@
+//! The pure core: nothing here touches a database.
+
+pub mod graph;
+pub mod guard;
+pub mod plan;
+pub mod schema;
+pub mod set;
+pub mod state;

@@ -1,0 +1,832 @@
+//! Loading and verifying a migration set (ferry.toml, legacy/, baseline/, revisions/).
+//!
+//! Pure: no database. `build.rs` compiles this very file (with `graph.rs` and `guard.rs`)
+//! to refuse a tampered legacy chain at build time, so it may use only std, serde, toml,
+//! sha2, semver and thiserror, and reaches its siblings through `super::`.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// File contents: borrowed from the binary for the compiled-in set, owned when read from disk.
+pub type Text = Cow<'static, str>;
+
+/// What a frozen legacy chain tells anyone who tries to change it.
+pub const FROZEN_HINT: &str = "the legacy chain is frozen: new schema changes go in revisions/ (scaffold one with `ferry new MESSAGE`)";
+
+/// The SQL dialects ferry drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 2] = [Dialect::Sqlite, Dialect::Postgres];
+
+    /// The name used in file names (`up.sqlite.sql`, `baseline/postgres.sql`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+}
+
+/// Everything that can be wrong with a migration set. Each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SetError {
+    #[error("cannot read {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("{file}: {message}")]
+    Config { file: String, message: String },
+    #[error("legacy/{path}: {message}; {hint}", hint = FROZEN_HINT)]
+    Frozen { path: String, message: String },
+    #[error("{path}: {message}")]
+    Layout { path: String, message: String },
+    #[error("revision {id}: {message}")]
+    Revision { id: String, message: String },
+    #[error("{path}: {message}")]
+    Guard { path: String, message: String },
+}
+
+fn config_err(file: &str, message: impl Into<String>) -> SetError {
+    SetError::Config {
+        file: file.to_string(),
+        message: message.into(),
+    }
+}
+
+fn layout_err(path: &str, message: impl Into<String>) -> SetError {
+    SetError::Layout {
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ferry.toml
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub legacy: LegacyConfig,
+    pub baseline: BaselineConfig,
+    #[serde(default)]
+    pub revisions: RevisionsConfig,
+    #[serde(default)]
+    pub test: TestConfig,
+    #[serde(default, rename = "release")]
+    pub releases: Vec<Release>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacyConfig {
+    pub cap: u32,
+    pub marker: Marker,
+    /// Legacy versions above the cap (as TOML keys, so strings) → the revision carrying the change.
+    #[serde(default)]
+    pub superseded: BTreeMap<String, String>,
+    #[serde(default)]
+    pub write_marker_on_fresh: bool,
+}
+
+/// Where the legacy integer version lives.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Marker {
+    KvTable {
+        table: String,
+        key_column: String,
+        value_column: String,
+        key: String,
+    },
+    SingleRow {
+        table: String,
+        column: String,
+    },
+    /// SQLite's `PRAGMA user_version`.
+    UserVersion,
+}
+
+impl Marker {
+    /// The table that holds the marker, if it is a table.
+    pub fn table(&self) -> Option<&str> {
+        match self {
+            Marker::KvTable { table, .. } | Marker::SingleRow { table, .. } => Some(table),
+            Marker::UserVersion => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineConfig {
+    pub revision: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevisionsConfig {
+    #[serde(default = "default_version_table")]
+    pub version_table: String,
+}
+
+impl Default for RevisionsConfig {
+    fn default() -> Self {
+        RevisionsConfig {
+            version_table: default_version_table(),
+        }
+    }
+}
+
+fn default_version_table() -> String {
+    "alembic_version".to_string()
+}
+
+/// Where the test data of a set lives (outside the frozen legacy/ directory).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestConfig {
+    /// `NNN.sql` files: seed rows inserted right after legacy step NNN.
+    pub seeds: Option<String>,
+    /// `NNN.sql` / `NNN.<dialect>.sql`: what pre-release builds ran as legacy NNN > cap.
+    pub superseded: Option<String>,
+}
+
+/// Which release left which schema.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    pub version: String,
+    pub legacy: Option<u32>,
+    pub revision: Option<String>,
+}
+
+/// The `revision.toml` of one revision directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevisionToml {
+    down: Downs,
+    #[serde(default)]
+    message: String,
+    #[serde(default = "yes")]
+    transaction: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Downs {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `legacy/FROZEN.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Frozen {
+    pub cap: u32,
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The set in memory
+
+/// SQL for one script, shared by every dialect or written per dialect.
+#[derive(Debug, Clone, Default)]
+pub struct Sql {
+    /// Path of the directory holding the files, relative to the set root (for messages).
+    pub dir: String,
+    pub shared: Option<Text>,
+    pub per_dialect: BTreeMap<Dialect, Text>,
+}
+
+impl Sql {
+    /// The script for a dialect: its own file takes precedence over the shared one.
+    pub fn get(&self, dialect: Dialect) -> Option<&str> {
+        self.per_dialect
+            .get(&dialect)
+            .or(self.shared.as_ref())
+            .map(|t| t.as_ref())
+    }
+
+    /// The path of the file `get` returns (for messages).
+    pub fn path(&self, stem: &str, dialect: Dialect) -> String {
+        if self.per_dialect.contains_key(&dialect) {
+            format!("{}/{stem}.{}.sql", self.dir, dialect.name())
+        } else {
+            format!("{}/{stem}.sql", self.dir)
+        }
+    }
+
+    fn all(&self) -> impl Iterator<Item = &str> {
+        self.shared
+            .iter()
+            .chain(self.per_dialect.values())
+            .map(|t| t.as_ref())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.shared.is_none() && self.per_dialect.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LegacyStep {
+    pub number: u32,
+    /// The directory name, e.g. `007_split_pipeline_config`.
+    pub name: String,
+    pub up: Sql,
+}
+
+#[derive(Debug, Clone)]
+pub struct Revision {
+    pub id: String,
+    pub down_revisions: Vec<String>,
+    pub message: String,
+    pub transaction: bool,
+    pub up: Sql,
+    pub down: Sql,
+}
+
+/// Where a set came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The reference set compiled into the binary.
+    Embedded,
+    Dir(PathBuf),
+}
+
+/// A loaded, structurally valid migration set.
+#[derive(Debug, Clone)]
+pub struct MigrationSet {
+    pub origin: Origin,
+    pub config: Config,
+    /// `config.legacy.superseded`, keys parsed.
+    pub superseded: BTreeMap<u32, String>,
+    /// `legacy[i].number == i + 1`.
+    pub legacy: Vec<LegacyStep>,
+    pub baselines: BTreeMap<Dialect, Text>,
+    /// Sorted by id.
+    pub revisions: Vec<Revision>,
+    /// `None` when legacy/FROZEN.toml does not exist yet (only `lint --freeze` accepts that).
+    pub frozen: Option<Frozen>,
+    /// Every file under legacy/ except FROZEN.toml: path relative to legacy/ → contents.
+    legacy_files: BTreeMap<String, Text>,
+}
+
+/// The files of a set: path relative to the set root (`/`-separated) → contents.
+#[derive(Debug, Clone, Default)]
+pub struct Files(pub BTreeMap<String, Text>);
+
+impl Files {
+    /// The files a set consists of, read from a directory.
+    pub fn from_dir(root: &Path) -> Result<Files, SetError> {
+        let mut files = BTreeMap::new();
+        let toml = root.join("ferry.toml");
+        if !toml.is_file() {
+            return Err(SetError::Read {
+                path: toml.display().to_string(),
+                message: "no ferry.toml here; is this a migration set directory? (pass --migrations DIR)".into(),
+            });
+        }
+        files.insert("ferry.toml".to_string(), read_text(&toml)?);
+        for top in ["legacy", "baseline", "revisions"] {
+            let dir = root.join(top);
+            if dir.is_dir() {
+                walk(&dir, top, &mut files)?;
+            }
+        }
+        Ok(Files(files))
+    }
+
+    /// The compiled-in set (paths and contents generated by build.rs).
+    pub fn from_static(entries: &'static [(&'static str, &'static str)]) -> Files {
+        Files(
+            entries
+                .iter()
+                .map(|(p, t)| (p.to_string(), Cow::Borrowed(*t)))
+                .collect(),
+        )
+    }
+
+    /// Every path loaded (for build.rs's rerun and embedding).
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
+fn read_text(path: &Path) -> Result<Text, SetError> {
+    let bytes = std::fs::read(path).map_err(|e| SetError::Read {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    String::from_utf8(bytes)
+        .map(Cow::Owned)
+        .map_err(|_| SetError::Read {
+            path: path.display().to_string(),
+            message: "not UTF-8 text".into(),
+        })
+}
+
+fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, Text>) -> Result<(), SetError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| SetError::Read {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|e| SetError::Read {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let rel_path = format!("{rel}/{name}");
+        if path.is_dir() {
+            walk(&path, &rel_path, out)?;
+        } else {
+            out.insert(rel_path, read_text(&path)?);
+        }
+    }
+    Ok(())
+}
+
+/// `sha256:<hex>` of text with CRLF normalized to LF, so a checkout's line endings never matter.
+pub fn digest(text: &str) -> String {
+    let normalized = text.replace("\r\n", "\n");
+    let hash = Sha256::digest(normalized.as_bytes());
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for byte in hash.iter() {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+/// A SQL identifier ferry may put into the statements it builds: `[A-Za-z_][A-Za-z0-9_]*`, ≤ 63.
+pub fn valid_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 63
+}
+
+/// A revision id: `[a-z0-9_]`, 1..=32 characters (Alembic's `version_num` is varchar(32)).
+pub fn check_revision_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("a revision id cannot be empty".into());
+    }
+    if id.len() > 32 {
+        return Err(format!(
+            "id is {} characters long; at most 32 fit alembic_version.version_num (varchar(32))",
+            id.len()
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        return Err(format!(
+            "id contains {c:?}; only lowercase letters, digits and '_' are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// Splits `up.sql` / `up.sqlite.sql` into (stem, dialect).
+fn sql_file_kind(name: &str) -> Option<(&str, Option<Dialect>)> {
+    let base = name.strip_suffix(".sql")?;
+    match base.split_once('.') {
+        None => Some((base, None)),
+        Some((stem, d)) => Dialect::ALL
+            .into_iter()
+            .find(|x| x.name() == d)
+            .map(|x| (stem, Some(x))),
+    }
+}
+
+impl MigrationSet {
+    /// Parses and checks the structure of a set: config, legacy numbering, revision ids and
+    /// graph, guards. The freeze is checked separately by [`MigrationSet::verify_freeze`].
+    pub fn load(files: Files, origin: Origin) -> Result<MigrationSet, SetError> {
+        let Files(mut files) = files;
+        let config_text = files
+            .remove("ferry.toml")
+            .ok_or_else(|| layout_err("ferry.toml", "missing"))?;
+        let config: Config = toml::from_str(&config_text)
+            .map_err(|e| config_err("ferry.toml", e.to_string().trim_end().to_string()))?;
+        let superseded = check_config(&config)?;
+
+        let mut legacy_files = BTreeMap::new();
+        let mut frozen_text = None;
+        let mut legacy_dirs: BTreeMap<String, Sql> = BTreeMap::new();
+        let mut baselines = BTreeMap::new();
+        let mut revision_dirs: BTreeMap<String, (Option<Text>, Sql, Sql)> = BTreeMap::new();
+
+        for (path, text) in files {
+            let parts: Vec<&str> = path.split('/').collect();
+            match parts.as_slice() {
+                ["legacy", "FROZEN.toml"] => frozen_text = Some(text),
+                ["legacy", rest @ ..] => {
+                    let rel = rest.join("/");
+                    if let [dir, file] = rest {
+                        let sql = legacy_dirs.entry(dir.to_string()).or_default();
+                        sql.dir = format!("legacy/{dir}");
+                        match sql_file_kind(file) {
+                            Some(("up", None)) => sql.shared = Some(text.clone()),
+                            Some(("up", Some(d))) => {
+                                sql.per_dialect.insert(d, text.clone());
+                            }
+                            _ => {
+                                return Err(layout_err(
+                                    &path,
+                                    "unexpected file in a legacy step; expected up.sql or up.<dialect>.sql",
+                                ));
+                            }
+                        }
+                    } else {
+                        return Err(layout_err(
+                            &path,
+                            "unexpected file; legacy/ holds FROZEN.toml and NNN_<slug>/ step directories only",
+                        ));
+                    }
+                    legacy_files.insert(rel, text);
+                }
+                ["baseline", file] => {
+                    let dialect = file
+                        .strip_suffix(".sql")
+                        .and_then(|d| Dialect::ALL.into_iter().find(|x| x.name() == d))
+                        .ok_or_else(|| {
+                            layout_err(&path, "unexpected file; baseline/ holds sqlite.sql and postgres.sql")
+                        })?;
+                    baselines.insert(dialect, text);
+                }
+                ["revisions", dir, file] => {
+                    let entry = revision_dirs.entry(dir.to_string()).or_default();
+                    entry.1.dir = format!("revisions/{dir}");
+                    entry.2.dir = format!("revisions/{dir}");
+                    match (*file, sql_file_kind(file)) {
+                        ("revision.toml", _) => entry.0 = Some(text),
+                        (_, Some(("up", d))) => put(&mut entry.1, d, text),
+                        (_, Some(("down", d))) => put(&mut entry.2, d, text),
+                        _ => {
+                            return Err(layout_err(
+                                &path,
+                                "unexpected file in a revision; expected revision.toml, up[.<dialect>].sql, down[.<dialect>].sql",
+                            ));
+                        }
+                    }
+                }
+                _ => {
+                    return Err(layout_err(
+                        &path,
+                        "unexpected file; a set holds ferry.toml, legacy/, baseline/ and revisions/<id>/",
+                    ));
+                }
+            }
+        }
+
+        let legacy = number_legacy(legacy_dirs, config.legacy.cap)?;
+
+        let frozen = match frozen_text {
+            None => None,
+            Some(t) => Some(
+                toml::from_str::<Frozen>(&t)
+                    .map_err(|e| config_err("legacy/FROZEN.toml", e.to_string().trim_end().to_string()))?,
+            ),
+        };
+
+        let mut revisions = Vec::with_capacity(revision_dirs.len());
+        for (id, (toml_text, up, down)) in revision_dirs {
+            check_revision_id(&id).map_err(|message| SetError::Revision {
+                id: id.clone(),
+                message,
+            })?;
+            let toml_text = toml_text.ok_or_else(|| SetError::Revision {
+                id: id.clone(),
+                message: "revision.toml is missing".into(),
+            })?;
+            let meta: RevisionToml = toml::from_str(&toml_text).map_err(|e| {
+                config_err(
+                    &format!("revisions/{id}/revision.toml"),
+                    e.to_string().trim_end().to_string(),
+                )
+            })?;
+            if up.is_empty() {
+                return Err(SetError::Revision {
+                    id,
+                    message: "has no up.sql (or up.<dialect>.sql)".into(),
+                });
+            }
+            let down_revisions = match meta.down {
+                Downs::One(d) => vec![d],
+                Downs::Many(v) => v,
+            };
+            revisions.push(Revision {
+                id,
+                down_revisions,
+                message: meta.message,
+                transaction: meta.transaction,
+                up,
+                down,
+            });
+        }
+
+        let set = MigrationSet {
+            origin,
+            config,
+            superseded,
+            legacy,
+            baselines,
+            revisions,
+            frozen,
+            legacy_files,
+        };
+        set.check_revisions()?;
+        Ok(set)
+    }
+
+    fn check_revisions(&self) -> Result<(), SetError> {
+        let baseline = &self.config.baseline.revision;
+        if self.revision(baseline).is_some() {
+            return Err(SetError::Revision {
+                id: baseline.clone(),
+                message: "the baseline revision has no directory in revisions/; its schema is baseline/<dialect>.sql".into(),
+            });
+        }
+        // The graph's own checks: downs exist, one root on the baseline, no cycles.
+        super::graph::Graph::new(self)?;
+        for (number, id) in &self.superseded {
+            let rev = self.revision(id).ok_or_else(|| {
+                config_err(
+                    "ferry.toml",
+                    format!("legacy.superseded maps {number} to revision {id}, which does not exist"),
+                )
+            })?;
+            let guarded = rev.up.all().all(|sql| {
+                super::guard::parse(sql)
+                    .map(|script| script.is_guarded())
+                    .unwrap_or(false)
+            });
+            if !guarded {
+                return Err(SetError::Revision {
+                    id: id.clone(),
+                    message: format!(
+                        "supersedes legacy version {number}, so its up SQL must be guarded (-- ferry:if-missing ...) to be skipped where legacy {number} already made the change"
+                    ),
+                });
+            }
+        }
+        for release in &self.config.releases {
+            match (&release.legacy, &release.revision) {
+                (Some(n), None) if *n <= self.config.legacy.cap || self.superseded.contains_key(n) => {}
+                (Some(n), None) => {
+                    return Err(config_err(
+                        "ferry.toml",
+                        format!("release {} names legacy {n}, above the cap and not superseded", release.version),
+                    ));
+                }
+                (None, Some(r)) if r == baseline || self.revision(r).is_some() => {}
+                (None, Some(r)) => {
+                    return Err(config_err(
+                        "ferry.toml",
+                        format!("release {} names revision {r}, which does not exist", release.version),
+                    ));
+                }
+                _ => {
+                    return Err(config_err(
+                        "ferry.toml",
+                        format!("release {} needs exactly one of legacy = N or revision = \"ID\"", release.version),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses every guard directive of every script, so a malformed one is refused before any run.
+    pub fn check_guards(&self) -> Result<(), SetError> {
+        let legacy = self.legacy.iter().map(|s| (&s.up, "up"));
+        let revs = self
+            .revisions
+            .iter()
+            .flat_map(|r| [(&r.up, "up"), (&r.down, "down")]);
+        for (sql, stem) in legacy.chain(revs) {
+            for dialect in Dialect::ALL {
+                if let Some(text) = sql.per_dialect.get(&dialect) {
+                    super::guard::parse(text).map_err(|e| SetError::Guard {
+                        path: sql.path(stem, dialect),
+                        message: e.to_string(),
+                    })?;
+                }
+            }
+            if let Some(text) = &sql.shared {
+                super::guard::parse(text).map_err(|e| SetError::Guard {
+                    path: format!("{}/{stem}.sql", sql.dir),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every legacy file is listed in FROZEN.toml with its digest, nothing else is, and the
+    /// freeze's cap is the configured cap.
+    pub fn verify_freeze(&self) -> Result<(), SetError> {
+        let frozen = self.frozen.as_ref().ok_or_else(|| SetError::Frozen {
+            path: "FROZEN.toml".into(),
+            message: "missing; write it once with `ferry lint --freeze`".into(),
+        })?;
+        if frozen.cap != self.config.legacy.cap {
+            return Err(SetError::Frozen {
+                path: "FROZEN.toml".into(),
+                message: format!(
+                    "freezes cap {} but ferry.toml says cap = {}; the cap never moves",
+                    frozen.cap, self.config.legacy.cap
+                ),
+            });
+        }
+        for (path, text) in &self.legacy_files {
+            match frozen.files.get(path) {
+                None => {
+                    return Err(SetError::Frozen {
+                        path: path.clone(),
+                        message: "was added after the freeze (it is not in FROZEN.toml)".into(),
+                    });
+                }
+                Some(expected) => {
+                    let actual = digest(text);
+                    if &actual != expected {
+                        return Err(SetError::Frozen {
+                            path: path.clone(),
+                            message: format!("was edited after the freeze (FROZEN.toml has {expected}, the file has {actual})"),
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(path) = frozen.files.keys().find(|p| !self.legacy_files.contains_key(*p)) {
+            return Err(SetError::Frozen {
+                path: path.clone(),
+                message: "is listed in FROZEN.toml but was removed".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The text of FROZEN.toml for this set's legacy files, in the exact format of the spec.
+    pub fn freeze_text(&self) -> String {
+        let mut out = format!("cap = {}\n[files]\n", self.config.legacy.cap);
+        for (path, text) in &self.legacy_files {
+            out.push_str(&format!("\"{path}\" = \"{}\"\n", digest(text)));
+        }
+        out
+    }
+
+    pub fn revision(&self, id: &str) -> Option<&Revision> {
+        self.revisions
+            .binary_search_by(|r| r.id.as_str().cmp(id))
+            .ok()
+            .map(|i| &self.revisions[i])
+    }
+
+    pub fn cap(&self) -> u32 {
+        self.config.legacy.cap
+    }
+
+    pub fn baseline_id(&self) -> &str {
+        &self.config.baseline.revision
+    }
+}
+
+fn put(sql: &mut Sql, dialect: Option<Dialect>, text: Text) {
+    match dialect {
+        None => sql.shared = Some(text),
+        Some(d) => {
+            sql.per_dialect.insert(d, text);
+        }
+    }
+}
+
+/// Validates ferry.toml beyond its shape; returns the parsed superseded map.
+fn check_config(config: &Config) -> Result<BTreeMap<u32, String>, SetError> {
+    let mut names = vec![("revisions.version_table", config.revisions.version_table.as_str())];
+    match &config.legacy.marker {
+        Marker::KvTable {
+            table,
+            key_column,
+            value_column,
+            ..
+        } => {
+            names.push(("legacy.marker.table", table));
+            names.push(("legacy.marker.key_column", key_column));
+            names.push(("legacy.marker.value_column", value_column));
+        }
+        Marker::SingleRow { table, column } => {
+            names.push(("legacy.marker.table", table));
+            names.push(("legacy.marker.column", column));
+        }
+        Marker::UserVersion => {}
+    }
+    for (field, name) in names {
+        if !valid_identifier(name) {
+            return Err(config_err(
+                "ferry.toml",
+                format!("{field} = {name:?} is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63 characters)"),
+            ));
+        }
+    }
+    check_revision_id(&config.baseline.revision)
+        .map_err(|m| config_err("ferry.toml", format!("baseline.revision: {m}")))?;
+    let mut superseded = BTreeMap::new();
+    for (key, id) in &config.legacy.superseded {
+        let number: u32 = key.parse().map_err(|_| {
+            config_err(
+                "ferry.toml",
+                format!("legacy.superseded key {key:?} is not a legacy version number"),
+            )
+        })?;
+        if number <= config.legacy.cap {
+            return Err(config_err(
+                "ferry.toml",
+                format!("legacy.superseded maps {number}, which is not above the cap {}", config.legacy.cap),
+            ));
+        }
+        superseded.insert(number, id.clone());
+    }
+    let mut seen = BTreeSet::new();
+    for release in &config.releases {
+        semver::Version::parse(&release.version).map_err(|e| {
+            config_err(
+                "ferry.toml",
+                format!("release version {:?} is not semver (X.Y.Z): {e}", release.version),
+            )
+        })?;
+        if !seen.insert(release.version.as_str()) {
+            return Err(config_err(
+                "ferry.toml",
+                format!("release {} is listed twice", release.version),
+            ));
+        }
+    }
+    Ok(superseded)
+}
+
+/// Orders legacy step directories by number: 1..=cap, no gaps, nothing above the cap.
+fn number_legacy(dirs: BTreeMap<String, Sql>, cap: u32) -> Result<Vec<LegacyStep>, SetError> {
+    let mut by_number: BTreeMap<u32, LegacyStep> = BTreeMap::new();
+    for (name, up) in dirs {
+        let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
+        let rest = &name[digits.len()..];
+        let number: u32 = match digits.parse() {
+            Ok(n) if rest.is_empty() || rest.starts_with('_') => n,
+            _ => {
+                return Err(layout_err(
+                    &format!("legacy/{name}"),
+                    "a legacy step directory is named NNN_<slug> (e.g. 007_add_bot_tags)",
+                ));
+            }
+        };
+        if number == 0 {
+            return Err(layout_err(&format!("legacy/{name}"), "legacy steps are numbered from 1"));
+        }
+        if number > cap {
+            return Err(SetError::Frozen {
+                path: name,
+                message: format!("step {number} is above the cap {cap}"),
+            });
+        }
+        if up.is_empty() {
+            return Err(layout_err(&format!("legacy/{name}"), "has no up.sql (or up.<dialect>.sql)"));
+        }
+        if let Some(other) = by_number.get(&number) {
+            return Err(layout_err(
+                &format!("legacy/{name}"),
+                format!("step {number} is also legacy/{}", other.name),
+            ));
+        }
+        by_number.insert(number, LegacyStep { number, name, up });
+    }
+    let mut steps = Vec::with_capacity(by_number.len());
+    for expected in 1..=cap {
+        match by_number.remove(&expected) {
+            Some(step) => steps.push(step),
+            None => {
+                return Err(SetError::Frozen {
+                    path: format!("{expected:03}_*"),
+                    message: format!("step {expected} is missing: legacy steps run 1..={cap} without gaps"),
+                });
+            }
+        }
+    }
+    Ok(steps)
+}

@@ -1,0 +1,186 @@
+//! State detection (spec §2) from what a driver read: pure, so every state is unit-tested.
+
+use serde::Serialize;
+
+use super::graph::Graph;
+use super::set::MigrationSet;
+
+/// What detection reads from a database. Cheap: table names, the marker, the version table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// Every table except ferry's own (`ferry_history`) and the version table.
+    pub tables: Vec<String>,
+    pub marker: MarkerReading,
+    /// The version table's rows; `None` when it does not exist.
+    pub versions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum MarkerReading {
+    /// No marker table, no marker row, or `user_version` 0.
+    #[default]
+    Absent,
+    Value(i64),
+    /// Not readable as one integer (the text says why).
+    Invalid(String),
+}
+
+/// The database's state, as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    Empty,
+    Legacy {
+        version: u32,
+    },
+    /// A marker above the cap that pre-release builds wrote, carried now by `revision`.
+    Superseded {
+        version: u32,
+        revision: String,
+    },
+    Managed {
+        heads: Vec<String>,
+    },
+    /// A marker above the cap that this set does not know.
+    FutureLegacy {
+        version: i64,
+    },
+    Unversioned {
+        tables: Vec<String>,
+    },
+    Ahead {
+        unknown: Vec<String>,
+    },
+    Inconsistent {
+        reason: String,
+    },
+}
+
+impl State {
+    /// The spec's name of the state.
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Empty => "empty",
+            State::Legacy { .. } | State::Superseded { .. } | State::FutureLegacy { .. } => "legacy",
+            State::Managed { .. } => "managed",
+            State::Unversioned { .. } => "unversioned",
+            State::Ahead { .. } => "ahead",
+            State::Inconsistent { .. } => "inconsistent",
+        }
+    }
+
+    /// Why ferry refuses to touch a database in this state, and what the operator can do;
+    /// `None` for the states it upgrades.
+    pub fn refusal(&self, set: &MigrationSet) -> Option<String> {
+        let cap = set.cap();
+        match self {
+            State::Empty | State::Legacy { .. } | State::Superseded { .. } | State::Managed { .. } => None,
+            State::FutureLegacy { version } => Some(format!(
+                "the legacy marker says version {version}, above this set's cap {cap}, and ferry.toml maps no revision to it \
+                 (legacy.superseded); it was written by a newer or pre-release build. Upgrade with the ferry that wrote it, \
+                 or map it in legacy.superseded"
+            )),
+            State::Unversioned { tables } => Some(format!(
+                "the database has tables ({}) but no legacy marker and no version table, so its version is unknown. \
+                 If you know which legacy version it is, pass --assume-legacy N",
+                preview(tables)
+            )),
+            State::Ahead { unknown } => Some(format!(
+                "the version table holds {}, which this migration set does not know: the database was upgraded by a newer \
+                 release. Use that release's ferry (or its migration set with --migrations)",
+                unknown.join(", ")
+            )),
+            State::Inconsistent { reason } => Some(format!("{reason}. Nothing was changed; repair the bookkeeping by hand (or with `ferry stamp REV`) first")),
+        }
+    }
+}
+
+fn preview(tables: &[String]) -> String {
+    if tables.len() <= 5 {
+        tables.join(", ")
+    } else {
+        format!("{}, … {} in all", tables[..5].join(", "), tables.len())
+    }
+}
+
+/// Classifies a probe. Reads nothing, writes nothing.
+pub fn detect(set: &MigrationSet, graph: &Graph, probe: &Probe) -> State {
+    let cap = set.cap();
+    let version_table = &set.config.revisions.version_table;
+    if let MarkerReading::Invalid(why) = &probe.marker {
+        return State::Inconsistent {
+            reason: format!("the legacy marker cannot be read: {why}"),
+        };
+    }
+    match &probe.versions {
+        Some(rows) if rows.is_empty() => {
+            if probe.tables.is_empty() && probe.marker == MarkerReading::Absent {
+                State::Empty
+            } else {
+                State::Inconsistent {
+                    reason: format!("the version table {version_table} exists but is empty"),
+                }
+            }
+        }
+        Some(rows) => {
+            let unknown: Vec<String> = rows.iter().filter(|r| graph.node(r).is_none()).cloned().collect();
+            if !unknown.is_empty() {
+                return State::Ahead { unknown };
+            }
+            let nodes: Vec<usize> = rows.iter().filter_map(|r| graph.node(r)).collect();
+            let mut sorted = nodes.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            if sorted.len() != nodes.len() {
+                return State::Inconsistent {
+                    reason: format!("the version table {version_table} holds the same revision twice"),
+                };
+            }
+            for &a in &nodes {
+                let below = graph.ancestors(&[a]);
+                if let Some(&b) = nodes.iter().find(|&&b| b != a && below[b]) {
+                    return State::Inconsistent {
+                        reason: format!(
+                            "the version table {version_table} holds {} and {}, but {} descends from {}: it must hold one row per head",
+                            graph.id(b),
+                            graph.id(a),
+                            graph.id(a),
+                            graph.id(b)
+                        ),
+                    };
+                }
+            }
+            if let MarkerReading::Value(n) = probe.marker
+                && n < i64::from(cap)
+            {
+                return State::Inconsistent {
+                    reason: format!(
+                        "the version table {version_table} says {} but the legacy marker says {n}, below the cap {cap}: \
+                         the legacy chain was never finished",
+                        rows.join(", ")
+                    ),
+                };
+            }
+            let mut heads = rows.clone();
+            heads.sort();
+            State::Managed { heads }
+        }
+        None => match probe.marker {
+            MarkerReading::Value(n) if n < 0 => State::Inconsistent {
+                reason: format!("the legacy marker says {n}, which is not a version"),
+            },
+            MarkerReading::Value(n) if n <= i64::from(cap) => State::Legacy { version: n as u32 },
+            MarkerReading::Value(n) => match u32::try_from(n).ok().and_then(|v| set.superseded.get(&v).map(|r| (v, r))) {
+                Some((version, revision)) => State::Superseded {
+                    version,
+                    revision: revision.clone(),
+                },
+                None => State::FutureLegacy { version: n },
+            },
+            _ if probe.tables.is_empty() => State::Empty,
+            _ => State::Unversioned {
+                tables: probe.tables.clone(),
+            },
+        },
+    }
+}

@@ -1,0 +1,101 @@
+//! Dialect drivers. Each one is a thin layer over its client library behind [`Driver`]; what
+//! ferry does with a database (bookkeeping, detection, running steps) is written once, above it.
+//! Adding a dialect means one file here plus its tests.
+
+pub mod postgres;
+pub mod sqlite;
+pub mod url;
+
+use std::time::Duration;
+
+use crate::core::guard::Object;
+use crate::core::schema::Schema;
+use crate::core::set::Dialect;
+use crate::error::{DbError, Error, Result};
+use url::DatabaseUrl;
+
+/// Rows of a query, every value as text (`None` for NULL).
+pub type Rows = Vec<Vec<Option<String>>>;
+
+/// How a driver is opened.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Create a missing SQLite file (only commands that write do).
+    pub create: bool,
+    /// The PostgreSQL schema every unqualified name resolves to.
+    pub schema: Option<String>,
+    /// How long a statement waits for a lock held by another connection.
+    pub busy_timeout: Duration,
+}
+
+/// What ferry needs from a database. Errors are already free of passwords.
+pub trait Driver {
+    fn dialect(&self) -> Dialect;
+
+    /// The tables of the managed schema (never the database's internal ones).
+    fn tables(&mut self) -> Result<Vec<String>, DbError>;
+
+    /// Whether a table, a column or an index exists (for guards).
+    fn exists(&mut self, object: &Object) -> Result<bool, DbError>;
+
+    /// Runs a query and returns every value as text.
+    fn query(&mut self, sql: &str) -> Result<Rows, DbError>;
+
+    /// Executes a whole script as the database's own batch (never split on `;` by ferry).
+    fn execute(&mut self, script: &str) -> Result<(), DbError>;
+
+    fn begin(&mut self) -> Result<(), DbError>;
+
+    /// Commits, after the dialect's integrity checks (SQLite: `PRAGMA foreign_key_check`).
+    fn commit(&mut self) -> Result<(), DbError>;
+
+    fn rollback(&mut self) -> Result<(), DbError>;
+
+    /// Prepares the connection for running steps (SQLite: foreign keys off, outside any
+    /// transaction), and `finish_run` restores it.
+    fn start_run(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    fn finish_run(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    /// Takes the whole-run migration lock, waiting at most `timeout`; held until `unlock` or
+    /// until the process dies. `Err(holder)` describes who holds it.
+    fn lock(&mut self, timeout: Duration) -> Result<Result<(), String>, DbError>;
+
+    fn unlock(&mut self) -> Result<(), DbError>;
+
+    /// The normalized schema, without the named tables (ferry's own and the marker's).
+    fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError>;
+
+    /// The column definition of an auto-numbered primary key (for ferry_history).
+    fn serial_primary_key(&self) -> &'static str;
+}
+
+/// Opens a database.
+pub fn open(url: &DatabaseUrl, options: &OpenOptions) -> Result<Box<dyn Driver>> {
+    match url {
+        DatabaseUrl::SqliteFile(_) | DatabaseUrl::SqliteMemory => Ok(Box::new(sqlite::Sqlite::open(url, options)?)),
+        DatabaseUrl::Postgres(conn) => Ok(Box::new(postgres::Postgres::connect(conn, options)?)),
+    }
+}
+
+/// An `Error::Open` for a target.
+pub(crate) fn open_error(url: &DatabaseUrl, message: impl Into<String>) -> Error {
+    Error::Open {
+        target: url.display(),
+        message: message.into(),
+    }
+}
+
+/// Quotes an identifier (already validated by the set loader; quotes are doubled anyway).
+pub fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// Quotes a string literal.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}

@@ -1,0 +1,382 @@
+//! The SQLite driver (rusqlite, bundled SQLite).
+//!
+//! The whole-run lock is an OS file lock on a sidecar file `<database>.ferry-lock`: every
+//! ferry process sees it, the kernel drops it when its holder dies, and it holds the holder's
+//! description for the message of whoever waits.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::fallible_iterator::FallibleIterator;
+use rusqlite::types::ValueRef;
+use rusqlite::{Batch, Connection, OpenFlags};
+
+use super::url::DatabaseUrl;
+use super::{Driver, OpenOptions, Rows, open_error};
+use crate::core::guard::Object;
+use crate::core::schema::{Column, Schema, Table, normalize_sql};
+use crate::core::set::Dialect;
+use crate::error::{DbError, Result};
+
+pub struct Sqlite {
+    conn: Connection,
+    /// The database file; `None` in memory (and then there is nothing to lock).
+    path: Option<PathBuf>,
+    lock: Option<File>,
+    /// `PRAGMA foreign_keys` before `start_run`, restored by `finish_run`.
+    foreign_keys_before: Option<bool>,
+}
+
+fn db_err(e: rusqlite::Error) -> DbError {
+    DbError::new(e.to_string())
+}
+
+impl Sqlite {
+    pub fn open(url: &DatabaseUrl, options: &OpenOptions) -> Result<Sqlite> {
+        let (conn, path) = match url {
+            DatabaseUrl::SqliteMemory => (Connection::open_in_memory().map_err(|e| open_error(url, e.to_string()))?, None),
+            DatabaseUrl::SqliteFile(path) => {
+                if path.is_dir() {
+                    return Err(open_error(url, "it is a directory, not a SQLite database file"));
+                }
+                if !path.exists() && !options.create {
+                    // Commands that only read never create the file: a missing database is empty.
+                    (Connection::open_in_memory().map_err(|e| open_error(url, e.to_string()))?, None)
+                } else {
+                    let flags = if options.create {
+                        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+                    } else {
+                        OpenFlags::SQLITE_OPEN_READ_ONLY
+                    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(url, e.to_string()))?;
+                    (conn, Some(path.clone()))
+                }
+            }
+            DatabaseUrl::Postgres(_) => return Err(open_error(url, "not a SQLite URL")),
+        };
+        // Opening is lazy: the first read tells whether this is a database at all.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(|e| open_error(url, format!("not a usable SQLite database ({e})")))?;
+        conn.busy_timeout(options.busy_timeout)
+            .map_err(|e| open_error(url, e.to_string()))?;
+        Ok(Sqlite {
+            conn,
+            path,
+            lock: None,
+            foreign_keys_before: None,
+        })
+    }
+
+    /// The database file, if on disk.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn lock_path(&self) -> Option<PathBuf> {
+        self.path.as_ref().map(|p| {
+            let mut name = p.as_os_str().to_owned();
+            name.push(".ferry-lock");
+            PathBuf::from(name)
+        })
+    }
+
+    fn strings(&self, sql: &str, param: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        let mut stmt = self.conn.prepare(sql).map_err(db_err)?;
+        let columns = stmt.column_count();
+        let rows = stmt
+            .query_map([param], |row| (0..columns).map(|i| row.get_ref(i).map(text)).collect::<Result<Vec<_>, _>>())
+            .map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+}
+
+fn text(v: ValueRef<'_>) -> Option<String> {
+    match v {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Some(b.iter().map(|x| format!("{x:02x}")).collect()),
+    }
+}
+
+fn cell(row: &[Option<String>], i: usize) -> String {
+    row.get(i).cloned().flatten().unwrap_or_default()
+}
+
+impl Driver for Sqlite {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn tables(&mut self) -> Result<Vec<String>, DbError> {
+        let rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")?;
+        Ok(rows.iter().map(|r| cell(r, 0)).collect())
+    }
+
+    fn exists(&mut self, object: &Object) -> Result<bool, DbError> {
+        let rows = match object {
+            Object::Table(t) => self.strings("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", t)?,
+            Object::Index(i) => self.strings("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1", i)?,
+            Object::Column { table, column } => self
+                .strings("SELECT name FROM pragma_table_info(?1)", table)?
+                .into_iter()
+                .filter(|r| cell(r, 0) == *column)
+                .collect(),
+        };
+        Ok(!rows.is_empty())
+    }
+
+    fn query(&mut self, sql: &str) -> Result<Rows, DbError> {
+        let mut stmt = self.conn.prepare(sql).map_err(db_err)?;
+        let columns = stmt.column_count();
+        let rows = stmt
+            .query_map([], |row| (0..columns).map(|i| row.get_ref(i).map(text)).collect::<Result<Vec<_>, _>>())
+            .map_err(db_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+    }
+
+    fn execute(&mut self, script: &str) -> Result<(), DbError> {
+        // SQLite's own batch: each statement is prepared from the remaining text, so triggers
+        // and `;` inside strings are the parser's business, not ours.
+        let mut batch = Batch::new(&self.conn, script);
+        loop {
+            let mut stmt = match batch.next() {
+                Ok(Some(stmt)) => stmt,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(db_err(e)),
+            };
+            let mut rows = stmt.raw_query();
+            loop {
+                match rows.next() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        drop(rows);
+                        let statement = stmt.expanded_sql().map(|s| normalize_sql(&s));
+                        return Err(DbError {
+                            message: e.to_string(),
+                            statement,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn begin(&mut self) -> Result<(), DbError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)
+    }
+
+    fn commit(&mut self) -> Result<(), DbError> {
+        let violations = self.query("PRAGMA foreign_key_check")?;
+        if let Some(first) = violations.first() {
+            return Err(DbError::new(format!(
+                "PRAGMA foreign_key_check found {} row(s) whose foreign key points nowhere, e.g. table {} rowid {} → {}; \
+                 a table rebuild must keep every reference valid",
+                violations.len(),
+                cell(first, 0),
+                cell(first, 1),
+                cell(first, 2)
+            )));
+        }
+        self.conn.execute_batch("COMMIT").map_err(db_err)
+    }
+
+    fn rollback(&mut self) -> Result<(), DbError> {
+        if self.conn.is_autocommit() {
+            return Ok(()); // SQLite already rolled back (e.g. after SQLITE_FULL)
+        }
+        self.conn.execute_batch("ROLLBACK").map_err(db_err)
+    }
+
+    fn start_run(&mut self) -> Result<(), DbError> {
+        // Outside any transaction (it is a no-op inside one): no table rebuild may cascade.
+        let on = self.query("PRAGMA foreign_keys")?.first().is_some_and(|r| cell(r, 0) == "1");
+        self.foreign_keys_before = Some(on);
+        self.conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(db_err)
+    }
+
+    fn finish_run(&mut self) -> Result<(), DbError> {
+        if let Some(true) = self.foreign_keys_before.take() {
+            self.conn.execute_batch("PRAGMA foreign_keys = ON").map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    fn lock(&mut self, timeout: Duration) -> Result<Result<(), String>, DbError> {
+        let Some(lock_path) = self.lock_path() else {
+            return Ok(Ok(())); // in memory: no other process can see the database
+        };
+        let io = |e: std::io::Error| DbError::new(format!("lock file {}: {e}", lock_path.display()));
+        let started = Instant::now();
+        loop {
+            let mut file = File::options().read(true).write(true).create(true).truncate(false).open(&lock_path).map_err(io)?;
+            match file.try_lock() {
+                Ok(()) => {
+                    // The previous holder may have removed the file between our open and lock.
+                    if !same_file(&file, &lock_path) {
+                        continue;
+                    }
+                    file.set_len(0).map_err(io)?;
+                    file.write_all(crate::runner::holder_description().as_bytes()).map_err(io)?;
+                    file.flush().map_err(io)?;
+                    self.lock = Some(file);
+                    return Ok(Ok(()));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if started.elapsed() >= timeout {
+                        let mut holder = String::new();
+                        let _ = file.rewind();
+                        let _ = file.read_to_string(&mut holder);
+                        let holder = holder.trim();
+                        return Ok(Err(if holder.is_empty() {
+                            format!("another ferry process holds {}", lock_path.display())
+                        } else {
+                            format!("held by {holder} ({})", lock_path.display())
+                        }));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
+        }
+    }
+
+    fn unlock(&mut self) -> Result<(), DbError> {
+        if let (Some(file), Some(path)) = (self.lock.take(), self.lock_path()) {
+            // Remove while still holding it, so no one takes a lock on a file about to vanish.
+            let _ = std::fs::remove_file(&path);
+            drop(file);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError> {
+        let mut schema = Schema::default();
+        let objects = self.query(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        )?;
+        for row in &objects {
+            let (kind, name, table, sql) = (cell(row, 0), cell(row, 1), cell(row, 2), cell(row, 3));
+            if skip.contains(&table.as_str()) {
+                continue;
+            }
+            match kind.as_str() {
+                "table" => {
+                    let t = self.table(&name)?;
+                    schema.tables.insert(name, t);
+                }
+                "trigger" => {
+                    schema.triggers.insert(name, normalize_sql(&sql));
+                }
+                "view" => {
+                    schema.views.insert(name, normalize_sql(&sql));
+                }
+                _ => {} // indexes are read per table
+            }
+        }
+        for table in schema.tables.keys().cloned().collect::<Vec<_>>() {
+            for (name, unique, origin) in self
+                .strings("SELECT name, \"unique\", origin FROM pragma_index_list(?1)", &table)?
+                .iter()
+                .map(|r| (cell(r, 0), cell(r, 1) == "1", cell(r, 2)))
+            {
+                let columns: Vec<String> = self
+                    .strings("SELECT coalesce(name, '<expression>'), \"desc\" FROM pragma_index_xinfo(?1) WHERE key = 1 ORDER BY seqno", &name)?
+                    .iter()
+                    .map(|r| if cell(r, 1) == "1" { format!("{} DESC", cell(r, 0)) } else { cell(r, 0) })
+                    .collect();
+                match origin.as_str() {
+                    "pk" => {}
+                    "u" => {
+                        let t = schema.tables.get_mut(&table).expect("table listed above");
+                        t.constraints.insert(format!("unique ({})", columns.join(", ")), format!("UNIQUE ({})", columns.join(", ")));
+                    }
+                    _ => {
+                        let sql = objects.iter().find(|r| cell(r, 1) == name).map(|r| cell(r, 3)).unwrap_or_default();
+                        let normalized = normalize_sql(&sql);
+                        let upper = normalized.to_ascii_uppercase();
+                        let predicate = upper.rfind(" WHERE ").map(|at| format!(" WHERE {}", &normalized[at + 7..])).unwrap_or_default();
+                        let unique = if unique { "UNIQUE " } else { "" };
+                        schema
+                            .indexes
+                            .insert(name, format!("{unique}ON {table} ({}){predicate}", columns.join(", ")));
+                    }
+                }
+            }
+        }
+        Ok(schema)
+    }
+
+    fn serial_primary_key(&self) -> &'static str {
+        "INTEGER PRIMARY KEY"
+    }
+}
+
+impl Sqlite {
+    fn table(&self, name: &str) -> Result<Table, DbError> {
+        let mut table = Table::default();
+        let mut pk: Vec<(i64, String)> = Vec::new();
+        for r in self.strings("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)", name)? {
+            let column = cell(&r, 0);
+            let order: i64 = cell(&r, 4).parse().unwrap_or(0);
+            if order > 0 {
+                pk.push((order, column.clone()));
+            }
+            table.columns.insert(
+                column,
+                Column {
+                    data_type: cell(&r, 1).to_ascii_uppercase(),
+                    not_null: cell(&r, 2) == "1",
+                    default: r.get(3).cloned().flatten(),
+                },
+            );
+        }
+        if !pk.is_empty() {
+            pk.sort();
+            let cols: Vec<String> = pk.into_iter().map(|(_, c)| c).collect();
+            table.constraints.insert("primary key".into(), format!("PRIMARY KEY ({})", cols.join(", ")));
+        }
+        // One foreign key may span several rows (one per column).
+        let mut fks: std::collections::BTreeMap<String, (Vec<String>, String, Vec<String>, String, String)> = Default::default();
+        for r in self.strings(
+            "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
+            name,
+        )? {
+            let entry = fks.entry(cell(&r, 0)).or_insert_with(|| (Vec::new(), cell(&r, 1), Vec::new(), cell(&r, 4), cell(&r, 5)));
+            entry.0.push(cell(&r, 2));
+            entry.2.push(cell(&r, 3));
+        }
+        for (from, to_table, to, on_update, on_delete) in fks.into_values() {
+            table.constraints.insert(
+                format!("foreign key ({}) → {to_table}", from.join(", ")),
+                format!(
+                    "FOREIGN KEY ({}) REFERENCES {to_table} ({}) ON UPDATE {on_update} ON DELETE {on_delete}",
+                    from.join(", "),
+                    to.join(", ")
+                ),
+            );
+        }
+        Ok(table)
+    }
+}
+
+/// Whether an open file is still the one at `path` (not removed and re-created meanwhile).
+fn same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
+}

@@ -1,0 +1,111 @@
+//! ferry's one error type. Every variant maps to one exit code, here and nowhere else.
+
+use crate::core::graph::TargetError;
+use crate::core::plan::PlanError;
+use crate::core::set::SetError;
+
+/// An error reported by a database, with passwords already removed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DbError {
+    pub message: String,
+    /// The statement that failed, when the driver knows it.
+    pub statement: Option<String>,
+}
+
+impl DbError {
+    pub fn new(message: impl Into<String>) -> DbError {
+        DbError {
+            message: message.into(),
+            statement: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line is wrong (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The migration set breaks a rule (exit 2).
+    #[error("migration set: {0}")]
+    Set(#[from] SetError),
+    /// The target does not resolve (exit 2).
+    #[error("{0}")]
+    Target(#[from] TargetError),
+    /// The set cannot run what was asked on this dialect (exit 2).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The database's state is refused (exit 3).
+    #[error("the database is {state}: {reason}")]
+    Refused { state: &'static str, reason: String },
+    /// A step failed and was rolled back (exit 4).
+    #[error(
+        "{step} failed and was rolled back: {source}{}\nThe database is at {position}; fix the cause and run `ferry upgrade` again to continue from there.",
+        source.statement.as_deref().map(|s| format!("\n  in statement: {s}")).unwrap_or_default()
+    )]
+    StepFailed {
+        step: String,
+        position: String,
+        source: DbError,
+    },
+    /// Another process holds the lock (exit 5).
+    #[error("could not take the migration lock within {waited_secs}s: {holder}. Wait for it to finish, or raise --lock-timeout")]
+    Locked { holder: String, waited_secs: u64 },
+    /// The database cannot be opened or reached (exit 6).
+    #[error("cannot open {target}: {message}")]
+    Open { target: String, message: String },
+    /// Reading the database failed (exit 6).
+    #[error("{context}: {source}")]
+    Database { context: String, source: DbError },
+    /// A file ferry was asked to write (exit 2).
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+}
+
+impl From<PlanError> for Error {
+    fn from(e: PlanError) -> Error {
+        match e {
+            PlanError::Refused { state, reason } => Error::Refused { state, reason },
+            PlanError::Target(t) => Error::Target(t),
+            PlanError::Unsupported(m) => Error::Unsupported(m),
+        }
+    }
+}
+
+impl Error {
+    /// The documented exit code (spec §4).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) | Error::Set(_) | Error::Target(_) | Error::Unsupported(_) | Error::Io { .. } => 2,
+            Error::Refused { .. } => 3,
+            Error::StepFailed { .. } => 4,
+            Error::Locked { .. } => 5,
+            Error::Open { .. } | Error::Database { .. } => 6,
+        }
+    }
+
+    /// A stable machine-readable name, for `--json`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Usage(_) => "usage",
+            Error::Set(_) => "migration_set",
+            Error::Target(_) => "target",
+            Error::Unsupported(_) => "unsupported",
+            Error::Refused { .. } => "refused",
+            Error::StepFailed { .. } => "step_failed",
+            Error::Locked { .. } => "locked",
+            Error::Open { .. } => "open",
+            Error::Database { .. } => "database",
+            Error::Io { .. } => "io",
+        }
+    }
+
+    /// Wraps a read failure with what ferry was doing.
+    pub fn reading(context: impl Into<String>) -> impl FnOnce(DbError) -> Error {
+        let context = context.into();
+        move |source| Error::Database { context, source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

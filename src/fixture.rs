@@ -1,0 +1,107 @@
+//! Fixtures: databases built exactly as an old legacy version left them, for tests, release
+//! pipelines and anyone who wants to watch the bridge work.
+
+use std::path::{Path, PathBuf};
+
+use crate::core::plan::{Plan, Step};
+use crate::core::set::{Dialect, MigrationSet, Origin};
+use crate::core::state::State;
+use crate::error::{Error, Result};
+use crate::runner::{RunReport, Runner, describe};
+
+/// Where a set's test data lives: `[test]` of ferry.toml, relative to the set directory (the
+/// current directory for the compiled-in set), unless given explicitly.
+#[derive(Debug, Clone, Default)]
+pub struct TestDirs {
+    pub seeds: Option<PathBuf>,
+    pub superseded: Option<PathBuf>,
+}
+
+impl TestDirs {
+    pub fn of(set: &MigrationSet, seeds: Option<PathBuf>) -> TestDirs {
+        let root = match &set.origin {
+            Origin::Dir(d) => d.clone(),
+            Origin::Embedded => PathBuf::from("."),
+        };
+        TestDirs {
+            seeds: seeds.or_else(|| set.config.test.seeds.as_ref().map(|s| root.join(s)).filter(|p| p.is_dir())),
+            superseded: set.config.test.superseded.as_ref().map(|s| root.join(s)),
+        }
+    }
+}
+
+/// `NNN.<dialect>.sql`, else `NNN.sql`, in `dir`.
+pub fn numbered_file(dir: &Path, number: u32, dialect: Dialect) -> Result<Option<(PathBuf, String)>> {
+    for name in [format!("{number:03}.{}.sql", dialect.name()), format!("{number:03}.sql")] {
+        let path = dir.join(name);
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            return Ok(Some((path, text)));
+        }
+    }
+    Ok(None)
+}
+
+/// Builds legacy version `n` (0..=cap, or a superseded version above the cap) in an empty
+/// database, running each seed file right after its step.
+pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunReport> {
+    let set = runner.set;
+    let cap = set.cap();
+    let superseded = u32::try_from(n).ok().filter(|v| set.superseded.contains_key(v));
+    let replay_to = match u32::try_from(n) {
+        Ok(v) if v <= cap => v,
+        Ok(_) if superseded.is_some() => cap,
+        _ => {
+            return Err(Error::Usage(format!(
+                "--legacy {n}: a legacy version is 0..={cap} or a superseded version ({})",
+                set.superseded.keys().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    };
+    runner.locked(|r| {
+        let before = r.detect()?;
+        if before != State::Empty {
+            return Err(Error::Refused {
+                state: before.name(),
+                reason: format!("a fixture is built in an empty database only, and this one is {}", describe(&before)),
+            });
+        }
+        let dialect = r.driver.dialect();
+        let mut steps = Vec::new();
+        let mut state = before.clone();
+        for number in 1..=replay_to {
+            let plan = Plan {
+                steps: vec![Step::Legacy { number }],
+                heads_after: Vec::new(),
+            };
+            steps.extend(r.execute(state, &plan)?.steps);
+            state = State::Legacy { version: number };
+            if let Some(dir) = &dirs.seeds
+                && let Some((path, sql)) = numbered_file(dir, number, dialect)?
+            {
+                r.transaction(&format!("seed {}", path.display()), &describe(&state), |d| d.execute(&sql))?;
+            }
+        }
+        if let Some(version) = superseded {
+            let dir = dirs.superseded.as_ref().ok_or_else(|| {
+                Error::Usage("ferry.toml has no [test] superseded directory with what pre-release builds ran".into())
+            })?;
+            let (path, sql) = numbered_file(dir, version, dialect)?.ok_or_else(|| {
+                Error::Usage(format!("no {version:03}.sql (or {version:03}.{}.sql) in {}", dialect.name(), dir.display()))
+            })?;
+            let marker = crate::bookkeeping::marker_sql(set, dialect, version)?;
+            r.transaction(&format!("pre-release legacy {version} ({})", path.display()), &describe(&state), |d| {
+                d.execute(&sql)?;
+                d.execute(&marker)
+            })?;
+        }
+        Ok(RunReport {
+            before,
+            steps,
+            heads: Vec::new(),
+        })
+    })
+}
