@@ -6,3 +6,6 @@ pub mod plan;
 pub mod schema;
 pub mod set;
 pub mod state;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,2 @@
+DROP INDEX idx_bot_tags_tag;
+DROP TABLE bot_tags;

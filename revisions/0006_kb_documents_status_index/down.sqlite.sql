@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS idx_kb_documents_kb_status;
