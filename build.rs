@@ -25,7 +25,9 @@ fn main() {
     }
     let root = match std::env::var_os("FERRY_EMBED_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")),
+        None => PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+        ),
     };
     for watched in ["ferry.toml", "legacy", "baseline", "revisions"] {
         println!("cargo::rerun-if-changed={}", root.join(watched).display());
@@ -41,18 +43,32 @@ fn main() {
     let paths = match checked {
         Ok(paths) => paths,
         Err(e) => {
-            eprintln!("error: the migration set in {} is refused: {e}", root.display());
-            println!("cargo::error=the migration set in {} is refused: {e}", root.display());
+            eprintln!(
+                "error: the migration set in {} is refused: {e}",
+                root.display()
+            );
+            println!(
+                "cargo::error=the migration set in {} is refused: {e}",
+                root.display()
+            );
             std::process::exit(1);
         }
     };
 
-    let mut code = String::from("/// The compiled-in migration set: (path relative to the set root, contents).\npub static FILES: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// The compiled-in migration set: (path relative to the set root, contents).\npub static FILES: &[(&str, &str)] = &[\n",
+    );
     for path in paths {
         let absolute = root.join(&path);
-        writeln!(code, "    ({path:?}, include_str!({:?})),", absolute.display().to_string()).expect("writing to a String");
+        writeln!(
+            code,
+            "    ({path:?}, include_str!({:?})),",
+            absolute.display().to_string()
+        )
+        .expect("writing to a String");
     }
     code.push_str("];\n");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded_set.rs");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("embedded_set.rs");
     std::fs::write(&out, code).expect("writing the embedded set into OUT_DIR");
 }

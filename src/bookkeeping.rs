@@ -26,7 +26,11 @@ pub fn probe(driver: &mut dyn Driver, set: &MigrationSet) -> Result<Probe, DbErr
     let has = |t: &str| all.iter().any(|x| x == t);
     let versions = if has(version_table) {
         let rows = driver.query(&format!("SELECT version_num FROM {}", quote(version_table)))?;
-        Some(rows.into_iter().map(|r| r.into_iter().next().flatten().unwrap_or_default()).collect())
+        Some(
+            rows.into_iter()
+                .map(|r| r.into_iter().next().flatten().unwrap_or_default())
+                .collect(),
+        )
     } else {
         None
     };
@@ -36,10 +40,18 @@ pub fn probe(driver: &mut dyn Driver, set: &MigrationSet) -> Result<Probe, DbErr
         .filter(|t| *t != HISTORY_TABLE && *t != version_table)
         .cloned()
         .collect();
-    Ok(Probe { tables, marker, versions })
+    Ok(Probe {
+        tables,
+        marker,
+        versions,
+    })
 }
 
-fn read_marker(driver: &mut dyn Driver, set: &MigrationSet, has: &dyn Fn(&str) -> bool) -> Result<MarkerReading, DbError> {
+fn read_marker(
+    driver: &mut dyn Driver,
+    set: &MigrationSet,
+    has: &dyn Fn(&str) -> bool,
+) -> Result<MarkerReading, DbError> {
     let rows = match &set.config.legacy.marker {
         Marker::KvTable {
             table,
@@ -62,14 +74,25 @@ fn read_marker(driver: &mut dyn Driver, set: &MigrationSet, has: &dyn Fn(&str) -
             if !has(table) {
                 return Ok(MarkerReading::Absent);
             }
-            driver.query(&format!("SELECT CAST({} AS TEXT) FROM {}", quote(column), quote(table)))?
+            driver.query(&format!(
+                "SELECT CAST({} AS TEXT) FROM {}",
+                quote(column),
+                quote(table)
+            ))?
         }
         Marker::UserVersion => {
             if driver.dialect() != Dialect::Sqlite {
-                return Ok(MarkerReading::Invalid("marker kind user-version exists on SQLite only".into()));
+                return Ok(MarkerReading::Invalid(
+                    "marker kind user-version exists on SQLite only".into(),
+                ));
             }
             let rows = driver.query("PRAGMA user_version")?;
-            if rows.first().and_then(|r| r.first().cloned().flatten()).as_deref() == Some("0") {
+            if rows
+                .first()
+                .and_then(|r| r.first().cloned().flatten())
+                .as_deref()
+                == Some("0")
+            {
                 return Ok(MarkerReading::Absent);
             }
             rows
@@ -81,7 +104,9 @@ fn read_marker(driver: &mut dyn Driver, set: &MigrationSet, has: &dyn Fn(&str) -
             None => MarkerReading::Invalid("the marker value is NULL".into()),
             Some(v) => match v.trim().parse::<i64>() {
                 Ok(n) => MarkerReading::Value(n),
-                Err(_) => MarkerReading::Invalid(format!("the marker value {v:?} is not an integer")),
+                Err(_) => {
+                    MarkerReading::Invalid(format!("the marker value {v:?} is not an integer"))
+                }
             },
         },
         many => MarkerReading::Invalid(format!("{} marker rows where one is expected", many.len())),
@@ -98,7 +123,12 @@ pub fn marker_sql(set: &MigrationSet, dialect: Dialect, value: u32) -> Result<St
             value_column,
             key,
         } => {
-            let (t, k, c, key) = (quote(table), quote(key_column), quote(value_column), literal(key));
+            let (t, k, c, key) = (
+                quote(table),
+                quote(key_column),
+                quote(value_column),
+                literal(key),
+            );
             format!(
                 "CREATE TABLE IF NOT EXISTS {t} ({k} VARCHAR(255) NOT NULL PRIMARY KEY, {c} TEXT);\n\
                  UPDATE {t} SET {c} = {v} WHERE {k} = {key};\n\
@@ -133,10 +163,18 @@ pub fn version_sql(set: &MigrationSet, before: &[String], after: &[String]) -> S
         quote(&format!("{t}_pkc"))
     );
     for gone in before.iter().filter(|b| !after.contains(b)) {
-        sql.push_str(&format!("DELETE FROM {} WHERE version_num = {};\n", quote(t), literal(gone)));
+        sql.push_str(&format!(
+            "DELETE FROM {} WHERE version_num = {};\n",
+            quote(t),
+            literal(gone)
+        ));
     }
     for new in after.iter().filter(|a| !before.contains(a)) {
-        sql.push_str(&format!("INSERT INTO {} (version_num) VALUES ({});\n", quote(t), literal(new)));
+        sql.push_str(&format!(
+            "INSERT INTO {} (version_num) VALUES ({});\n",
+            quote(t),
+            literal(new)
+        ));
     }
     sql
 }
@@ -167,7 +205,8 @@ pub fn history_sql(driver: &dyn Driver, row: &HistoryRow<'_>) -> String {
          ferry_version, host, os_user, note) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});\n",
         driver.serial_primary_key(),
         literal(row.kind),
-        row.legacy_version.map_or("NULL".to_string(), |n| n.to_string()),
+        row.legacy_version
+            .map_or("NULL".to_string(), |n| n.to_string()),
         opt(row.revision.map(str::to_string)),
         opt(row.checksum.clone()),
         literal(&row.started_at),
@@ -176,14 +215,18 @@ pub fn history_sql(driver: &dyn Driver, row: &HistoryRow<'_>) -> String {
         if row.success { "TRUE" } else { "FALSE" },
         literal(env!("CARGO_PKG_VERSION")),
         opt(hostname()),
-        opt(std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok()),
+        opt(std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .ok()),
         opt(row.note.clone()),
     )
 }
 
 /// The current UTC time as RFC 3339 (`2026-11-21T05:06:07.123Z`).
 pub fn now_utc() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's civil_from_days.

@@ -123,7 +123,11 @@ struct Output {
 
 impl Output {
     fn ok(text: String, json: Value) -> Output {
-        Output { text, json, code: 0 }
+        Output {
+            text,
+            json,
+            code: 0,
+        }
     }
 }
 
@@ -135,7 +139,9 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             if json && e.use_stderr() {
-                print_json(&json!({"ok": false, "error": {"code": 2, "kind": "usage", "message": e.to_string().trim()}}));
+                print_json(
+                    &json!({"ok": false, "error": {"code": 2, "kind": "usage", "message": e.to_string().trim()}}),
+                );
                 return ExitCode::from(2);
             }
             let _ = e.print();
@@ -146,7 +152,9 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             if cli.json {
-                print_json(&json!({"ok": false, "command": command_name(&cli.command), "error": {"code": e.exit_code(), "kind": e.kind(), "message": e.to_string()}}));
+                print_json(
+                    &json!({"ok": false, "command": command_name(&cli.command), "error": {"code": e.exit_code(), "kind": e.kind(), "message": e.to_string()}}),
+                );
             } else {
                 eprintln!("error: {e}");
             }
@@ -156,7 +164,10 @@ pub fn main() -> ExitCode {
 }
 
 fn print_json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into()));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into())
+    );
 }
 
 fn command_name(c: &Command) -> &'static str {
@@ -203,7 +214,10 @@ fn load_set(cli: &Cli) -> Result<MigrationSet> {
             }
             Ok(set)
         }
-        None => Ok(MigrationSet::load(Files::from_static(crate::embedded::FILES), Origin::Embedded)?),
+        None => Ok(MigrationSet::load(
+            Files::from_static(crate::embedded::FILES),
+            Origin::Embedded,
+        )?),
     }
 }
 
@@ -218,7 +232,9 @@ fn database_url(cli: &Cli, explicit: Option<&str>) -> Result<DatabaseUrl> {
         })?;
     let url = DatabaseUrl::parse(&text).map_err(Error::Usage)?;
     if cli.schema.is_some() && !matches!(url, DatabaseUrl::Postgres(_)) {
-        return Err(Error::Usage("--schema applies to PostgreSQL databases only".into()));
+        return Err(Error::Usage(
+            "--schema applies to PostgreSQL databases only".into(),
+        ));
     }
     Ok(url)
 }
@@ -241,7 +257,10 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Lint { freeze } => lint(cli, &set, *freeze),
         Command::Heads => {
             let heads: Vec<&str> = graph.heads().iter().map(|&n| graph.id(n)).collect();
-            Ok(Output::ok(heads.iter().map(|h| format!("{h} (head)\n")).collect(), json!({"heads": heads})))
+            Ok(Output::ok(
+                heads.iter().map(|h| format!("{h} (head)\n")).collect(),
+                json!({"heads": heads}),
+            ))
         }
         Command::History => Ok(history(&set, &graph)),
         Command::Status | Command::Current | Command::Check | Command::Plan { .. } => {
@@ -261,19 +280,31 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             let dirs = fixture::TestDirs::of(&set, seeds.clone());
             let report = fixture::legacy(&mut runner, *legacy, &dirs)?;
             Ok(Output::ok(
-                format!("{}: built as legacy {legacy} ({} steps)\n", url.display(), report.steps.len()),
+                format!(
+                    "{}: built as legacy {legacy} ({} steps)\n",
+                    url.display(),
+                    report.steps.len()
+                ),
                 json!({"database": url.display(), "legacy_version": legacy, "steps": report.steps}),
             ))
         }
     }
 }
 
-fn runner<'a>(cli: &Cli, set: &'a MigrationSet, graph: &'a Graph, db: &'a mut dyn driver::Driver, progress: bool) -> Runner<'a> {
+fn runner<'a>(
+    cli: &Cli,
+    set: &'a MigrationSet,
+    graph: &'a Graph,
+    db: &'a mut dyn driver::Driver,
+    progress: bool,
+) -> Runner<'a> {
     let bar = (progress && !cli.quiet && !cli.json && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
@@ -288,7 +319,11 @@ fn runner<'a>(cli: &Cli, set: &'a MigrationSet, graph: &'a Graph, db: &'a mut dy
             match event {
                 Event::Planned { total } => bar.set_length(total as u64),
                 Event::Started { label, .. } => bar.set_message(label.to_string()),
-                Event::Finished { index, label, duration } => {
+                Event::Finished {
+                    index,
+                    label,
+                    duration,
+                } => {
                     bar.set_position(index as u64 + 1);
                     bar.println(format!("  {label} ({} ms)", duration.as_millis()));
                     if bar.position() == bar.length().unwrap_or(0) {
@@ -300,14 +335,23 @@ fn runner<'a>(cli: &Cli, set: &'a MigrationSet, graph: &'a Graph, db: &'a mut dy
     }
 }
 
-fn write(cli: &Cli, set: &MigrationSet, graph: &Graph, work: impl FnOnce(&mut Runner) -> Result<RunReport>) -> Result<Output> {
+fn write(
+    cli: &Cli,
+    set: &MigrationSet,
+    graph: &Graph,
+    work: impl FnOnce(&mut Runner) -> Result<RunReport>,
+) -> Result<Output> {
     let url = database_url(cli, None)?;
     let mut db = open(cli, &url, true)?;
     let mut runner = runner(cli, set, graph, db.as_mut(), true);
     let report = work(&mut runner)?;
     let mut text = String::new();
     if report.steps.is_empty() {
-        text.push_str(&format!("{}: nothing to do, at {}\n", url.display(), describe(&report.before)));
+        text.push_str(&format!(
+            "{}: nothing to do, at {}\n",
+            url.display(),
+            describe(&report.before)
+        ));
     } else {
         for s in &report.steps {
             let skipped = if s.skipped_guards.is_empty() {
@@ -315,7 +359,10 @@ fn write(cli: &Cli, set: &MigrationSet, graph: &Graph, work: impl FnOnce(&mut Ru
             } else {
                 format!("  [skipped: {}]", s.skipped_guards.join("; "))
             };
-            text.push_str(&format!("  {:<48} {:>7} ms{skipped}\n", s.label, s.duration_ms));
+            text.push_str(&format!(
+                "  {:<48} {:>7} ms{skipped}\n",
+                s.label, s.duration_ms
+            ));
         }
         text.push_str(&format!(
             "{}: {} → revision {} ({} steps)\n",
@@ -331,7 +378,13 @@ fn write(cli: &Cli, set: &MigrationSet, graph: &Graph, work: impl FnOnce(&mut Ru
     ))
 }
 
-fn read_only(cli: &Cli, set: &MigrationSet, graph: &Graph, url: &DatabaseUrl, state: State) -> Result<Output> {
+fn read_only(
+    cli: &Cli,
+    set: &MigrationSet,
+    graph: &Graph,
+    url: &DatabaseUrl,
+    state: State,
+) -> Result<Output> {
     let current: Vec<String> = match &state {
         State::Managed { heads } => heads.clone(),
         _ => Vec::new(),
@@ -342,7 +395,19 @@ fn read_only(cli: &Cli, set: &MigrationSet, graph: &Graph, url: &DatabaseUrl, st
             if current.is_empty() {
                 format!("no revision ({})\n", describe(&state))
             } else {
-                current.iter().map(|c| format!("{c}{}\n", if heads.contains(&c.as_str()) { " (head)" } else { "" })).collect()
+                current
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{c}{}\n",
+                            if heads.contains(&c.as_str()) {
+                                " (head)"
+                            } else {
+                                ""
+                            }
+                        )
+                    })
+                    .collect()
             },
             json!({"database": url.display(), "state": state, "current": current}),
         )),
@@ -352,7 +417,12 @@ fn read_only(cli: &Cli, set: &MigrationSet, graph: &Graph, url: &DatabaseUrl, st
             let text = if pending.is_empty() {
                 format!("{}: at head ({})\n", url.display(), describe(&state))
             } else {
-                format!("{}: {} pending step(s): {}\n", url.display(), pending.len(), summarize(&pending))
+                format!(
+                    "{}: {} pending step(s): {}\n",
+                    url.display(),
+                    pending.len(),
+                    summarize(&pending)
+                )
             };
             Ok(Output {
                 text,
@@ -363,9 +433,18 @@ fn read_only(cli: &Cli, set: &MigrationSet, graph: &Graph, url: &DatabaseUrl, st
         Command::Plan { target } => {
             let plan = plan::upgrade(set, graph, &state, target)?;
             plan::check_runnable(set, &plan, url.dialect())?;
-            let text: String = plan.steps.iter().enumerate().map(|(i, s)| format!("{:>3}. {}\n", i + 1, s.label(set))).collect();
+            let text: String = plan
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| format!("{:>3}. {}\n", i + 1, s.label(set)))
+                .collect();
             Ok(Output::ok(
-                if text.is_empty() { "nothing to do\n".into() } else { text },
+                if text.is_empty() {
+                    "nothing to do\n".into()
+                } else {
+                    text
+                },
                 json!({"database": url.display(), "state": state, "steps": plan.steps, "heads_after": plan.heads_after}),
             ))
         }
@@ -373,27 +452,46 @@ fn read_only(cli: &Cli, set: &MigrationSet, graph: &Graph, url: &DatabaseUrl, st
     }
 }
 
-fn status(set: &MigrationSet, graph: &Graph, url: &DatabaseUrl, state: State, current: Vec<String>, heads: &[&str]) -> Result<Output> {
+fn status(
+    set: &MigrationSet,
+    graph: &Graph,
+    url: &DatabaseUrl,
+    state: State,
+    current: Vec<String>,
+    heads: &[&str],
+) -> Result<Output> {
     let refusal = state.refusal(set);
-    let (pending, plan_error): (Vec<Step>, Option<String>) = match plan::upgrade(set, graph, &state, "head") {
-        Ok(p) => (p.steps, None),
-        Err(e) => (Vec::new(), Some(e.to_string())),
-    };
+    let (pending, plan_error): (Vec<Step>, Option<String>) =
+        match plan::upgrade(set, graph, &state, "head") {
+            Ok(p) => (p.steps, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
     let labels: Vec<String> = pending.iter().map(|s| s.label(set)).collect();
     let mut text = format!("database:  {}\nstate:     {}", url.display(), state.name());
     match &state {
         State::Legacy { version } => text.push_str(&format!(" {version} (cap {})", set.cap())),
-        State::Superseded { version, revision } => {
-            text.push_str(&format!(" {version}, above the cap {}, superseded by {revision}", set.cap()))
+        State::Superseded { version, revision } => text.push_str(&format!(
+            " {version}, above the cap {}, superseded by {revision}",
+            set.cap()
+        )),
+        State::FutureLegacy { version } => {
+            text.push_str(&format!(" {version}, above the cap {}", set.cap()))
         }
-        State::FutureLegacy { version } => text.push_str(&format!(" {version}, above the cap {}", set.cap())),
         _ => {}
     }
     text.push_str(&format!(
         "\ncurrent:   {}\nheads:     {}\npending:   {}\n",
-        if current.is_empty() { "-".to_string() } else { current.join(", ") },
+        if current.is_empty() {
+            "-".to_string()
+        } else {
+            current.join(", ")
+        },
         heads.join(", "),
-        if labels.is_empty() { "nothing".to_string() } else { format!("{} step(s): {}", labels.len(), summarize(&labels)) }
+        if labels.is_empty() {
+            "nothing".to_string()
+        } else {
+            format!("{} step(s): {}", labels.len(), summarize(&labels))
+        }
     ));
     if let Some(r) = &refusal {
         text.push_str(&format!("refused:   {r}\n"));
@@ -411,7 +509,11 @@ fn status(set: &MigrationSet, graph: &Graph, url: &DatabaseUrl, state: State, cu
             "database": url.display(), "state": state.name(), "detail": state, "legacy_version": legacy_version,
             "cap": set.cap(), "current": current, "heads": heads, "pending": pending, "refusal": refusal,
         }),
-        code: if matches!(state, State::Inconsistent { .. }) { 3 } else { 0 },
+        code: if matches!(state, State::Inconsistent { .. }) {
+            3
+        } else {
+            0
+        },
     })
 }
 
@@ -419,7 +521,12 @@ fn summarize(labels: &[String]) -> String {
     if labels.len() <= 4 {
         labels.join(", ")
     } else {
-        format!("{}, {} … {}", labels[0], labels[1], labels[labels.len() - 1])
+        format!(
+            "{}, {} … {}",
+            labels[0],
+            labels[1],
+            labels[labels.len() - 1]
+        )
     }
 }
 
@@ -430,11 +537,21 @@ fn history(set: &MigrationSet, graph: &Graph) -> Output {
     for &node in graph.order().iter().rev() {
         let id = graph.id(node);
         let downs: Vec<&str> = graph.downs(node).iter().map(|&d| graph.id(d)).collect();
-        let message = set.revision(id).map_or("baseline: the schema of a fresh install", |r| r.message.as_str());
+        let message = set
+            .revision(id)
+            .map_or("baseline: the schema of a fresh install", |r| {
+                r.message.as_str()
+            });
         let head = if heads.contains(&node) { " (head)" } else { "" };
-        let arrow = if downs.is_empty() { "<base>".to_string() } else { downs.join(", ") };
+        let arrow = if downs.is_empty() {
+            "<base>".to_string()
+        } else {
+            downs.join(", ")
+        };
         text.push_str(&format!("{arrow} -> {id}{head}, {message}\n"));
-        entries.push(json!({"revision": id, "down": downs, "message": message, "head": !head.is_empty()}));
+        entries.push(
+            json!({"revision": id, "down": downs, "message": message, "head": !head.is_empty()}),
+        );
     }
     text.push_str(&format!(
         "legacy 1..{} (frozen) -> {}\n",
@@ -447,7 +564,9 @@ fn history(set: &MigrationSet, graph: &Graph) -> Output {
 fn lint(cli: &Cli, set: &MigrationSet, freeze: bool) -> Result<Output> {
     if freeze {
         let Origin::Dir(dir) = &set.origin else {
-            return Err(Error::Usage("lint --freeze writes into a migration set directory: pass --migrations DIR".into()));
+            return Err(Error::Usage(
+                "lint --freeze writes into a migration set directory: pass --migrations DIR".into(),
+            ));
         };
         let path = dir.join("legacy").join("FROZEN.toml");
         if set.frozen.is_some() || path.exists() {
@@ -461,16 +580,31 @@ fn lint(cli: &Cli, set: &MigrationSet, freeze: bool) -> Result<Output> {
             message: e.to_string(),
         })?;
         return Ok(Output::ok(
-            format!("wrote {} ({} legacy steps, cap {})\n", path.display(), set.legacy.len(), set.cap()),
+            format!(
+                "wrote {} ({} legacy steps, cap {})\n",
+                path.display(),
+                set.legacy.len(),
+                set.cap()
+            ),
             json!({"frozen": path.display().to_string(), "cap": set.cap()}),
         ));
     }
     // A set from a directory was verified while loading; the compiled-in one is checked again here.
     set.verify_freeze()?;
     set.check_guards()?;
-    let origin = cli.migrations.as_ref().map_or("the compiled-in set".to_string(), |d| d.display().to_string());
+    let origin = cli
+        .migrations
+        .as_ref()
+        .map_or("the compiled-in set".to_string(), |d| {
+            d.display().to_string()
+        });
     Ok(Output::ok(
-        format!("{origin}: ok ({} legacy steps, cap {}, {} revisions)\n", set.legacy.len(), set.cap(), set.revisions.len()),
+        format!(
+            "{origin}: ok ({} legacy steps, cap {}, {} revisions)\n",
+            set.legacy.len(),
+            set.cap(),
+            set.revisions.len()
+        ),
         json!({"set": origin, "legacy_steps": set.legacy.len(), "cap": set.cap(), "revisions": set.revisions.len()}),
     ))
 }

@@ -50,7 +50,9 @@ pub enum Error {
         source: DbError,
     },
     /// Another process holds the lock (exit 5).
-    #[error("could not take the migration lock within {waited_secs}s: {holder}. Wait for it to finish, or raise --lock-timeout")]
+    #[error(
+        "could not take the migration lock within {waited_secs}s: {holder}. Wait for it to finish, or raise --lock-timeout"
+    )]
     Locked { holder: String, waited_secs: u64 },
     /// The database cannot be opened or reached (exit 6).
     #[error("cannot open {target}: {message}")]
@@ -77,7 +79,11 @@ impl Error {
     /// The documented exit code (spec §4).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Set(_) | Error::Target(_) | Error::Unsupported(_) | Error::Io { .. } => 2,
+            Error::Usage(_)
+            | Error::Set(_)
+            | Error::Target(_)
+            | Error::Unsupported(_)
+            | Error::Io { .. } => 2,
             Error::Refused { .. } => 3,
             Error::StepFailed { .. } => 4,
             Error::Locked { .. } => 5,

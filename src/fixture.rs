@@ -24,15 +24,29 @@ impl TestDirs {
             Origin::Embedded => PathBuf::from("."),
         };
         TestDirs {
-            seeds: seeds.or_else(|| set.config.test.seeds.as_ref().map(|s| root.join(s)).filter(|p| p.is_dir())),
+            seeds: seeds.or_else(|| {
+                set.config
+                    .test
+                    .seeds
+                    .as_ref()
+                    .map(|s| root.join(s))
+                    .filter(|p| p.is_dir())
+            }),
             superseded: set.config.test.superseded.as_ref().map(|s| root.join(s)),
         }
     }
 }
 
 /// `NNN.<dialect>.sql`, else `NNN.sql`, in `dir`.
-pub fn numbered_file(dir: &Path, number: u32, dialect: Dialect) -> Result<Option<(PathBuf, String)>> {
-    for name in [format!("{number:03}.{}.sql", dialect.name()), format!("{number:03}.sql")] {
+pub fn numbered_file(
+    dir: &Path,
+    number: u32,
+    dialect: Dialect,
+) -> Result<Option<(PathBuf, String)>> {
+    for name in [
+        format!("{number:03}.{}.sql", dialect.name()),
+        format!("{number:03}.sql"),
+    ] {
         let path = dir.join(name);
         if path.is_file() {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
@@ -50,14 +64,20 @@ pub fn numbered_file(dir: &Path, number: u32, dialect: Dialect) -> Result<Option
 pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunReport> {
     let set = runner.set;
     let cap = set.cap();
-    let superseded = u32::try_from(n).ok().filter(|v| set.superseded.contains_key(v));
+    let superseded = u32::try_from(n)
+        .ok()
+        .filter(|v| set.superseded.contains_key(v));
     let replay_to = match u32::try_from(n) {
         Ok(v) if v <= cap => v,
         Ok(_) if superseded.is_some() => cap,
         _ => {
             return Err(Error::Usage(format!(
                 "--legacy {n}: a legacy version is 0..={cap} or a superseded version ({})",
-                set.superseded.keys().map(u32::to_string).collect::<Vec<_>>().join(", ")
+                set.superseded
+                    .keys()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
     };

@@ -16,9 +16,18 @@ use crate::error::{DbError, Error, Result};
 
 /// Progress of a run, for the progress bar.
 pub enum Event<'a> {
-    Planned { total: usize },
-    Started { index: usize, label: &'a str },
-    Finished { index: usize, label: &'a str, duration: Duration },
+    Planned {
+        total: usize,
+    },
+    Started {
+        index: usize,
+        label: &'a str,
+    },
+    Finished {
+        index: usize,
+        label: &'a str,
+        duration: Duration,
+    },
 }
 
 /// What one executed step did.
@@ -63,7 +72,8 @@ pub fn holder_description() -> String {
 impl<'a> Runner<'a> {
     /// Reads the state. Writes nothing.
     pub fn detect(&mut self) -> Result<State> {
-        let probe = bookkeeping::probe(self.driver, self.set).map_err(Error::reading("reading the database's version"))?;
+        let probe = bookkeeping::probe(self.driver, self.set)
+            .map_err(Error::reading("reading the database's version"))?;
         Ok(state::detect(self.set, self.graph, &probe))
     }
 
@@ -88,7 +98,8 @@ impl<'a> Runner<'a> {
     /// Sets the version table to `target` without running any SQL.
     pub fn stamp(&mut self, target: &str) -> Result<RunReport> {
         self.locked(|r| {
-            let probe = bookkeeping::probe(r.driver, r.set).map_err(Error::reading("reading the version table"))?;
+            let probe = bookkeeping::probe(r.driver, r.set)
+                .map_err(Error::reading("reading the version table"))?;
             let before = probe.versions.clone().unwrap_or_default();
             let current: Vec<usize> = before.iter().filter_map(|v| r.graph.node(v)).collect();
             let nodes = r.graph.resolve(target, &current)?;
@@ -133,7 +144,11 @@ impl<'a> Runner<'a> {
     /// Takes the lock, prepares the connection, runs `work`, and always undoes both.
     pub(crate) fn locked<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         let waited = self.lock_timeout;
-        match self.driver.lock(waited).map_err(Error::reading("taking the migration lock"))? {
+        match self
+            .driver
+            .lock(waited)
+            .map_err(Error::reading("taking the migration lock"))?
+        {
             Ok(()) => {}
             Err(holder) => {
                 return Err(Error::Locked {
@@ -158,11 +173,17 @@ impl<'a> Runner<'a> {
     /// Runs every step of a plan, each in its own transaction with its bookkeeping.
     pub(crate) fn execute(&mut self, before: State, plan: &Plan) -> Result<RunReport> {
         plan::check_runnable(self.set, plan, self.driver.dialect())?;
-        if plan.steps.iter().any(|s| matches!(s, Step::Fresh | Step::Legacy { .. })) {
+        if plan
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::Fresh | Step::Legacy { .. }))
+        {
             // Fails early (exit 2) for a marker kind this dialect lacks.
             bookkeeping::marker_sql(self.set, self.driver.dialect(), 0)?;
         }
-        (self.on_event)(Event::Planned { total: plan.steps.len() });
+        (self.on_event)(Event::Planned {
+            total: plan.steps.len(),
+        });
         let mut heads: Vec<String> = match &before {
             State::Managed { heads } => heads.clone(),
             _ => Vec::new(),
@@ -171,7 +192,10 @@ impl<'a> Runner<'a> {
         let mut reports = Vec::with_capacity(plan.steps.len());
         for (index, step) in plan.steps.iter().enumerate() {
             let label = step.label(self.set);
-            (self.on_event)(Event::Started { index, label: &label });
+            (self.on_event)(Event::Started {
+                index,
+                label: &label,
+            });
             let started = Instant::now();
             let (skipped, new_heads) = self.run_step(step, &label, &heads, &position)?;
             let duration = started.elapsed();
@@ -213,44 +237,96 @@ impl<'a> Runner<'a> {
         let started_at = bookkeeping::now_utc();
         let started = Instant::now();
         // (kind, SQL, bookkeeping, legacy number, revision, heads after, in a transaction)
-        let (kind, sql, mut books, number, revision, after, transactional): (_, Option<&str>, String, _, _, Vec<String>, bool) =
-            match step {
-                Step::Fresh => {
-                    let mut books = String::new();
-                    if set.config.legacy.write_marker_on_fresh {
-                        books.push_str(&bookkeeping::marker_sql(set, dialect, set.cap())?);
-                    }
-                    let after = vec![baseline.clone()];
-                    books.push_str(&bookkeeping::version_sql(set, heads, &after));
-                    let sql = set.baselines.get(&dialect).map(|t| t.as_ref());
-                    ("fresh", sql, books, None, Some(baseline.clone()), after, true)
+        let (kind, sql, mut books, number, revision, after, transactional): (
+            _,
+            Option<&str>,
+            String,
+            _,
+            _,
+            Vec<String>,
+            bool,
+        ) = match step {
+            Step::Fresh => {
+                let mut books = String::new();
+                if set.config.legacy.write_marker_on_fresh {
+                    books.push_str(&bookkeeping::marker_sql(set, dialect, set.cap())?);
                 }
-                Step::Legacy { number } => {
-                    let sql = set.legacy[*number as usize - 1].up.get(dialect);
-                    let books = bookkeeping::marker_sql(set, dialect, *number)?;
-                    ("legacy", sql, books, Some(*number), None, heads.to_vec(), true)
-                }
-                Step::Stamp { revision } => {
-                    let after = vec![revision.clone()];
-                    let books = bookkeeping::version_sql(set, heads, &after);
-                    ("stamp", None, books, None, Some(revision.clone()), after, true)
-                }
-                Step::Up { revision } | Step::Down { revision } => {
-                    let rev = set
-                        .revision(revision)
-                        .ok_or_else(|| Error::Unsupported(format!("revision {revision} is not in the set")))?;
-                    let node = self.graph.node(revision).ok_or_else(|| Error::Unsupported(format!("revision {revision} is not in the graph")))?;
-                    let current: Vec<usize> = heads.iter().filter_map(|h| self.graph.node(h)).collect();
-                    let (kind, sql, after) = if matches!(step, Step::Up { .. }) {
-                        ("upgrade", rev.up.get(dialect), self.graph.heads_after_up(&current, node))
-                    } else {
-                        ("downgrade", rev.down.get(dialect), self.graph.heads_after_down(&current, node))
-                    };
-                    let after: Vec<String> = after.iter().map(|&n| self.graph.id(n).to_string()).collect();
-                    let books = bookkeeping::version_sql(set, heads, &after);
-                    (kind, sql, books, None, Some(revision.clone()), after, rev.transaction)
-                }
-            };
+                let after = vec![baseline.clone()];
+                books.push_str(&bookkeeping::version_sql(set, heads, &after));
+                let sql = set.baselines.get(&dialect).map(|t| t.as_ref());
+                (
+                    "fresh",
+                    sql,
+                    books,
+                    None,
+                    Some(baseline.clone()),
+                    after,
+                    true,
+                )
+            }
+            Step::Legacy { number } => {
+                let sql = set.legacy[*number as usize - 1].up.get(dialect);
+                let books = bookkeeping::marker_sql(set, dialect, *number)?;
+                (
+                    "legacy",
+                    sql,
+                    books,
+                    Some(*number),
+                    None,
+                    heads.to_vec(),
+                    true,
+                )
+            }
+            Step::Stamp { revision } => {
+                let after = vec![revision.clone()];
+                let books = bookkeeping::version_sql(set, heads, &after);
+                (
+                    "stamp",
+                    None,
+                    books,
+                    None,
+                    Some(revision.clone()),
+                    after,
+                    true,
+                )
+            }
+            Step::Up { revision } | Step::Down { revision } => {
+                let rev = set.revision(revision).ok_or_else(|| {
+                    Error::Unsupported(format!("revision {revision} is not in the set"))
+                })?;
+                let node = self.graph.node(revision).ok_or_else(|| {
+                    Error::Unsupported(format!("revision {revision} is not in the graph"))
+                })?;
+                let current: Vec<usize> = heads.iter().filter_map(|h| self.graph.node(h)).collect();
+                let (kind, sql, after) = if matches!(step, Step::Up { .. }) {
+                    (
+                        "upgrade",
+                        rev.up.get(dialect),
+                        self.graph.heads_after_up(&current, node),
+                    )
+                } else {
+                    (
+                        "downgrade",
+                        rev.down.get(dialect),
+                        self.graph.heads_after_down(&current, node),
+                    )
+                };
+                let after: Vec<String> = after
+                    .iter()
+                    .map(|&n| self.graph.id(n).to_string())
+                    .collect();
+                let books = bookkeeping::version_sql(set, heads, &after);
+                (
+                    kind,
+                    sql,
+                    books,
+                    None,
+                    Some(revision.clone()),
+                    after,
+                    rev.transaction,
+                )
+            }
+        };
         let checksum = sql.map(digest);
         let history = |success: bool, note: Option<String>, driver: &dyn Driver| {
             bookkeeping::history_sql(
@@ -289,7 +365,11 @@ impl<'a> Runner<'a> {
             match ran {
                 Ok(s) => {
                     skipped = s;
-                    books.push_str(&history(true, Some("ran outside a transaction".into()), &*self.driver));
+                    books.push_str(&history(
+                        true,
+                        Some("ran outside a transaction".into()),
+                        &*self.driver,
+                    ));
                     self.transaction(label, position, |d| d.execute(&books))
                 }
                 Err(e) => Err(e),
@@ -344,7 +424,9 @@ pub fn run_script(driver: &mut dyn Driver, sql: &str) -> Result<Vec<String>, DbE
     for segment in script.segments {
         match segment {
             Segment::Plain(text) => driver.execute(text)?,
-            Segment::Guarded { condition, body, .. } => {
+            Segment::Guarded {
+                condition, body, ..
+            } => {
                 let exists = driver.exists(&condition.object)?;
                 if condition.holds(exists) {
                     driver.execute(body)?;

@@ -40,7 +40,11 @@ impl Condition {
 
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let word = if self.if_missing { "if-missing" } else { "if-present" };
+        let word = if self.if_missing {
+            "if-missing"
+        } else {
+            "if-present"
+        };
         write!(f, "{word} {}", self.object)
     }
 }
@@ -102,9 +106,9 @@ pub fn parse(sql: &str) -> Result<Script<'_>, GuardError> {
                 if words.next().is_some() {
                     return Err(err("`-- ferry:end` takes nothing after it".into()));
                 }
-                let (condition, body_start, line) = open
-                    .take()
-                    .ok_or_else(|| err("`-- ferry:end` without an open `-- ferry:if-…` block".into()))?;
+                let (condition, body_start, line) = open.take().ok_or_else(|| {
+                    err("`-- ferry:end` without an open `-- ferry:if-…` block".into())
+                })?;
                 segments.push(Segment::Guarded {
                     condition,
                     body: &sql[body_start..start],
@@ -238,15 +242,43 @@ mod tests {
     #[test]
     fn malformed_directives_name_the_line() {
         let cases = [
-            ("-- ferry:if-missing column nodot\n-- ferry:end", 1, "TABLE.COLUMN"),
-            ("-- ferry:if-missing view v\n-- ferry:end", 1, "unknown object kind"),
-            ("-- ferry:if-missing table\n-- ferry:end", 1, "names no object"),
-            ("-- ferry:if-missing table \"x y\"\n-- ferry:end", 1, "not a plain SQL identifier"),
+            (
+                "-- ferry:if-missing column nodot\n-- ferry:end",
+                1,
+                "TABLE.COLUMN",
+            ),
+            (
+                "-- ferry:if-missing view v\n-- ferry:end",
+                1,
+                "unknown object kind",
+            ),
+            (
+                "-- ferry:if-missing table\n-- ferry:end",
+                1,
+                "names no object",
+            ),
+            (
+                "-- ferry:if-missing table \"x y\"\n-- ferry:end",
+                1,
+                "not a plain SQL identifier",
+            ),
             ("SELECT 1;\n-- ferry:end", 2, "without an open"),
-            ("-- ferry:if-missing table a\n-- ferry:if-missing table b\n", 2, "do not nest"),
-            ("x;\n-- ferry:if-missing table a\nSELECT 1;", 2, "never closed"),
+            (
+                "-- ferry:if-missing table a\n-- ferry:if-missing table b\n",
+                2,
+                "do not nest",
+            ),
+            (
+                "x;\n-- ferry:if-missing table a\nSELECT 1;",
+                2,
+                "never closed",
+            ),
             ("-- ferry:unless table a", 1, "unknown directive"),
-            ("-- ferry:if-missing table a b\n-- ferry:end", 1, "unexpected"),
+            (
+                "-- ferry:if-missing table a b\n-- ferry:end",
+                1,
+                "unexpected",
+            ),
         ];
         for (sql, line, text) in cases {
             let e = parse(sql).unwrap_err();

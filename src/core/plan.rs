@@ -13,11 +13,19 @@ pub enum Step {
     /// Fresh install: the baseline schema, the marker (if configured), the baseline stamp.
     Fresh,
     /// Replay one legacy step and bump the marker to its number.
-    Legacy { number: u32 },
+    Legacy {
+        number: u32,
+    },
     /// Record the baseline revision in the version table after the legacy chain.
-    Stamp { revision: String },
-    Up { revision: String },
-    Down { revision: String },
+    Stamp {
+        revision: String,
+    },
+    Up {
+        revision: String,
+    },
+    Down {
+        revision: String,
+    },
 }
 
 impl Step {
@@ -58,7 +66,11 @@ pub enum PlanError {
 }
 
 /// The revisions the database stands on once it is bridged (or already is).
-fn position(set: &MigrationSet, graph: &Graph, state: &State) -> Result<(Vec<Step>, Vec<usize>), PlanError> {
+fn position(
+    set: &MigrationSet,
+    graph: &Graph,
+    state: &State,
+) -> Result<(Vec<Step>, Vec<usize>), PlanError> {
     if let Some(reason) = state.refusal(set) {
         return Err(PlanError::Refused {
             state: state.name(),
@@ -68,7 +80,9 @@ fn position(set: &MigrationSet, graph: &Graph, state: &State) -> Result<(Vec<Ste
     Ok(match state {
         State::Empty => (vec![Step::Fresh], vec![0]),
         State::Legacy { version } => {
-            let mut steps: Vec<Step> = (version + 1..=set.cap()).map(|number| Step::Legacy { number }).collect();
+            let mut steps: Vec<Step> = (version + 1..=set.cap())
+                .map(|number| Step::Legacy { number })
+                .collect();
             steps.push(Step::Stamp {
                 revision: set.baseline_id().to_string(),
             });
@@ -80,13 +94,21 @@ fn position(set: &MigrationSet, graph: &Graph, state: &State) -> Result<(Vec<Ste
             }],
             vec![0],
         ),
-        State::Managed { heads } => (Vec::new(), heads.iter().filter_map(|h| graph.node(h)).collect()),
+        State::Managed { heads } => (
+            Vec::new(),
+            heads.iter().filter_map(|h| graph.node(h)).collect(),
+        ),
         _ => unreachable!("refused states return above"),
     })
 }
 
 /// `upgrade TARGET`: bridge as needed, then the revisions up to TARGET.
-pub fn upgrade(set: &MigrationSet, graph: &Graph, state: &State, target: &str) -> Result<Plan, PlanError> {
+pub fn upgrade(
+    set: &MigrationSet,
+    graph: &Graph,
+    state: &State,
+    target: &str,
+) -> Result<Plan, PlanError> {
     let (mut steps, current) = position(set, graph, state)?;
     let target_nodes = graph.resolve(target, &current)?;
     let have = graph.ancestors(&current);
@@ -112,7 +134,12 @@ pub fn upgrade(set: &MigrationSet, graph: &Graph, state: &State, target: &str) -
 }
 
 /// `downgrade TARGET`: undo revisions down to TARGET, never below the baseline.
-pub fn downgrade(set: &MigrationSet, graph: &Graph, state: &State, target: &str) -> Result<Plan, PlanError> {
+pub fn downgrade(
+    set: &MigrationSet,
+    graph: &Graph,
+    state: &State,
+    target: &str,
+) -> Result<Plan, PlanError> {
     let State::Managed { heads } = state else {
         if let Some(reason) = state.refusal(set) {
             return Err(PlanError::Refused {
@@ -147,7 +174,10 @@ pub fn check_runnable(set: &MigrationSet, plan: &Plan, dialect: Dialect) -> Resu
     for step in &plan.steps {
         let (sql, what) = match step {
             Step::Fresh => match set.baselines.get(&dialect) {
-                Some(text) => (Some(text.as_ref()), format!("baseline/{}.sql", dialect.name())),
+                Some(text) => (
+                    Some(text.as_ref()),
+                    format!("baseline/{}.sql", dialect.name()),
+                ),
                 None => {
                     return Err(PlanError::Unsupported(format!(
                         "the migration set has no baseline/{}.sql, so it cannot install a fresh {} database",
@@ -162,9 +192,9 @@ pub fn check_runnable(set: &MigrationSet, plan: &Plan, dialect: Dialect) -> Resu
             }
             Step::Stamp { .. } => continue,
             Step::Up { revision } | Step::Down { revision } => {
-                let rev = set
-                    .revision(revision)
-                    .ok_or_else(|| PlanError::Unsupported(format!("revision {revision} is not in the set")))?;
+                let rev = set.revision(revision).ok_or_else(|| {
+                    PlanError::Unsupported(format!("revision {revision} is not in the set"))
+                })?;
                 let (sql, stem) = if matches!(step, Step::Up { .. }) {
                     (&rev.up, "up")
                 } else {

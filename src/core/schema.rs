@@ -118,28 +118,82 @@ pub fn diff(expected: &Schema, actual: &Schema) -> Vec<Difference> {
     let mut out = Vec::new();
     let summary = |t: &Table| format!("{} columns", t.columns.len());
     let mut only_tables = |e: &BTreeMap<String, Table>, a: &BTreeMap<String, Table>| {
-        let e2: BTreeMap<String, Table> = e.iter().filter(|(k, _)| !a.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-        let a2: BTreeMap<String, Table> = a.iter().filter(|(k, _)| !e.contains_key(*k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let e2: BTreeMap<String, Table> = e
+            .iter()
+            .filter(|(k, _)| !a.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let a2: BTreeMap<String, Table> = a
+            .iter()
+            .filter(|(k, _)| !e.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         diff_maps("table", &e2, &a2, summary, &mut out);
     };
     only_tables(&expected.tables, &actual.tables);
     for (name, e) in &expected.tables {
         if let Some(a) = actual.tables.get(name) {
             let columns = |m: &BTreeMap<String, Column>| -> BTreeMap<String, Column> {
-                m.iter().map(|(c, v)| (format!("{name}.{c}"), v.clone())).collect()
+                m.iter()
+                    .map(|(c, v)| (format!("{name}.{c}"), v.clone()))
+                    .collect()
             };
-            diff_maps("column", &columns(&e.columns), &columns(&a.columns), Column::to_string, &mut out);
+            diff_maps(
+                "column",
+                &columns(&e.columns),
+                &columns(&a.columns),
+                Column::to_string,
+                &mut out,
+            );
             let constraints = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
-                m.iter().map(|(c, v)| (format!("{c} on {name}"), v.clone())).collect()
+                m.iter()
+                    .map(|(c, v)| (format!("{c} on {name}"), v.clone()))
+                    .collect()
             };
-            diff_maps("constraint", &constraints(&e.constraints), &constraints(&a.constraints), String::clone, &mut out);
+            diff_maps(
+                "constraint",
+                &constraints(&e.constraints),
+                &constraints(&a.constraints),
+                String::clone,
+                &mut out,
+            );
         }
     }
-    diff_maps("index", &expected.indexes, &actual.indexes, String::clone, &mut out);
-    diff_maps("trigger", &expected.triggers, &actual.triggers, String::clone, &mut out);
-    diff_maps("view", &expected.views, &actual.views, String::clone, &mut out);
-    diff_maps("routine", &expected.routines, &actual.routines, String::clone, &mut out);
-    diff_maps("sequence", &expected.sequences, &actual.sequences, String::clone, &mut out);
+    diff_maps(
+        "index",
+        &expected.indexes,
+        &actual.indexes,
+        String::clone,
+        &mut out,
+    );
+    diff_maps(
+        "trigger",
+        &expected.triggers,
+        &actual.triggers,
+        String::clone,
+        &mut out,
+    );
+    diff_maps(
+        "view",
+        &expected.views,
+        &actual.views,
+        String::clone,
+        &mut out,
+    );
+    diff_maps(
+        "routine",
+        &expected.routines,
+        &actual.routines,
+        String::clone,
+        &mut out,
+    );
+    diff_maps(
+        "sequence",
+        &expected.sequences,
+        &actual.sequences,
+        String::clone,
+        &mut out,
+    );
     out
 }
 
@@ -169,19 +223,29 @@ mod tests {
     #[test]
     fn equal_schemas_have_no_difference() {
         let mut s = Schema::default();
-        s.tables.insert("users".into(), table(&[("id", "INTEGER", true)]));
+        s.tables
+            .insert("users".into(), table(&[("id", "INTEGER", true)]));
         assert!(diff(&s, &s.clone()).is_empty());
     }
 
     #[test]
     fn differences_are_named_object_by_object() {
         let mut e = Schema::default();
-        e.tables.insert("users".into(), table(&[("id", "INTEGER", true), ("email", "TEXT", false)]));
-        e.tables.insert("bots".into(), table(&[("id", "INTEGER", true)]));
-        e.indexes.insert("ix".into(), "UNIQUE ON users (email)".into());
+        e.tables.insert(
+            "users".into(),
+            table(&[("id", "INTEGER", true), ("email", "TEXT", false)]),
+        );
+        e.tables
+            .insert("bots".into(), table(&[("id", "INTEGER", true)]));
+        e.indexes
+            .insert("ix".into(), "UNIQUE ON users (email)".into());
         let mut a = Schema::default();
-        a.tables.insert("users".into(), table(&[("id", "INTEGER", true), ("email", "VARCHAR", true)]));
-        a.tables.insert("tags".into(), table(&[("id", "INTEGER", true)]));
+        a.tables.insert(
+            "users".into(),
+            table(&[("id", "INTEGER", true), ("email", "VARCHAR", true)]),
+        );
+        a.tables
+            .insert("tags".into(), table(&[("id", "INTEGER", true)]));
         a.triggers.insert("tr".into(), "CREATE TRIGGER tr".into());
         let d: Vec<String> = diff(&e, &a).iter().map(|d| d.to_string()).collect();
         assert_eq!(
@@ -198,7 +262,10 @@ mod tests {
 
     #[test]
     fn normalize_ignores_layout_only() {
-        assert_eq!(normalize_sql("CREATE  TRIGGER t\n  AFTER x;\n"), "CREATE TRIGGER t AFTER x");
+        assert_eq!(
+            normalize_sql("CREATE  TRIGGER t\n  AFTER x;\n"),
+            "CREATE TRIGGER t AFTER x"
+        );
         assert_ne!(normalize_sql("a b"), normalize_sql("a c"));
     }
 }

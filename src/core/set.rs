@@ -296,7 +296,9 @@ impl Files {
         if !toml.is_file() {
             return Err(SetError::Read {
                 path: toml.display().to_string(),
-                message: "no ferry.toml here; is this a migration set directory? (pass --migrations DIR)".into(),
+                message:
+                    "no ferry.toml here; is this a migration set directory? (pass --migrations DIR)"
+                        .into(),
             });
         }
         files.insert("ferry.toml".to_string(), read_text(&toml)?);
@@ -466,7 +468,10 @@ impl MigrationSet {
                         .strip_suffix(".sql")
                         .and_then(|d| Dialect::ALL.into_iter().find(|x| x.name() == d))
                         .ok_or_else(|| {
-                            layout_err(&path, "unexpected file; baseline/ holds sqlite.sql and postgres.sql")
+                            layout_err(
+                                &path,
+                                "unexpected file; baseline/ holds sqlite.sql and postgres.sql",
+                            )
                         })?;
                     baselines.insert(dialect, text);
                 }
@@ -499,10 +504,9 @@ impl MigrationSet {
 
         let frozen = match frozen_text {
             None => None,
-            Some(t) => Some(
-                toml::from_str::<Frozen>(&t)
-                    .map_err(|e| config_err("legacy/FROZEN.toml", e.to_string().trim_end().to_string()))?,
-            ),
+            Some(t) => Some(toml::from_str::<Frozen>(&t).map_err(|e| {
+                config_err("legacy/FROZEN.toml", e.to_string().trim_end().to_string())
+            })?),
         };
 
         let mut revisions = Vec::with_capacity(revision_dirs.len());
@@ -569,7 +573,9 @@ impl MigrationSet {
             let rev = self.revision(id).ok_or_else(|| {
                 config_err(
                     "ferry.toml",
-                    format!("legacy.superseded maps {number} to revision {id}, which does not exist"),
+                    format!(
+                        "legacy.superseded maps {number} to revision {id}, which does not exist"
+                    ),
                 )
             })?;
             let guarded = rev.up.all().all(|sql| {
@@ -588,24 +594,34 @@ impl MigrationSet {
         }
         for release in &self.config.releases {
             match (&release.legacy, &release.revision) {
-                (Some(n), None) if *n <= self.config.legacy.cap || self.superseded.contains_key(n) => {}
+                (Some(n), None)
+                    if *n <= self.config.legacy.cap || self.superseded.contains_key(n) => {}
                 (Some(n), None) => {
                     return Err(config_err(
                         "ferry.toml",
-                        format!("release {} names legacy {n}, above the cap and not superseded", release.version),
+                        format!(
+                            "release {} names legacy {n}, above the cap and not superseded",
+                            release.version
+                        ),
                     ));
                 }
                 (None, Some(r)) if r == baseline || self.revision(r).is_some() => {}
                 (None, Some(r)) => {
                     return Err(config_err(
                         "ferry.toml",
-                        format!("release {} names revision {r}, which does not exist", release.version),
+                        format!(
+                            "release {} names revision {r}, which does not exist",
+                            release.version
+                        ),
                     ));
                 }
                 _ => {
                     return Err(config_err(
                         "ferry.toml",
-                        format!("release {} needs exactly one of legacy = N or revision = \"ID\"", release.version),
+                        format!(
+                            "release {} needs exactly one of legacy = N or revision = \"ID\"",
+                            release.version
+                        ),
                     ));
                 }
             }
@@ -668,13 +684,19 @@ impl MigrationSet {
                     if &actual != expected {
                         return Err(SetError::Frozen {
                             path: path.clone(),
-                            message: format!("was edited after the freeze (FROZEN.toml has {expected}, the file has {actual})"),
+                            message: format!(
+                                "was edited after the freeze (FROZEN.toml has {expected}, the file has {actual})"
+                            ),
                         });
                     }
                 }
             }
         }
-        if let Some(path) = frozen.files.keys().find(|p| !self.legacy_files.contains_key(*p)) {
+        if let Some(path) = frozen
+            .files
+            .keys()
+            .find(|p| !self.legacy_files.contains_key(*p))
+        {
             return Err(SetError::Frozen {
                 path: path.clone(),
                 message: "is listed in FROZEN.toml but was removed".into(),
@@ -719,7 +741,10 @@ fn put(sql: &mut Sql, dialect: Option<Dialect>, text: Text) {
 
 /// Validates ferry.toml beyond its shape; returns the parsed superseded map.
 fn check_config(config: &Config) -> Result<BTreeMap<u32, String>, SetError> {
-    let mut names = vec![("revisions.version_table", config.revisions.version_table.as_str())];
+    let mut names = vec![(
+        "revisions.version_table",
+        config.revisions.version_table.as_str(),
+    )];
     match &config.legacy.marker {
         Marker::KvTable {
             table,
@@ -741,7 +766,9 @@ fn check_config(config: &Config) -> Result<BTreeMap<u32, String>, SetError> {
         if !valid_identifier(name) {
             return Err(config_err(
                 "ferry.toml",
-                format!("{field} = {name:?} is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63 characters)"),
+                format!(
+                    "{field} = {name:?} is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63 characters)"
+                ),
             ));
         }
     }
@@ -758,7 +785,10 @@ fn check_config(config: &Config) -> Result<BTreeMap<u32, String>, SetError> {
         if number <= config.legacy.cap {
             return Err(config_err(
                 "ferry.toml",
-                format!("legacy.superseded maps {number}, which is not above the cap {}", config.legacy.cap),
+                format!(
+                    "legacy.superseded maps {number}, which is not above the cap {}",
+                    config.legacy.cap
+                ),
             ));
         }
         superseded.insert(number, id.clone());
@@ -768,7 +798,10 @@ fn check_config(config: &Config) -> Result<BTreeMap<u32, String>, SetError> {
         semver::Version::parse(&release.version).map_err(|e| {
             config_err(
                 "ferry.toml",
-                format!("release version {:?} is not semver (X.Y.Z): {e}", release.version),
+                format!(
+                    "release version {:?} is not semver (X.Y.Z): {e}",
+                    release.version
+                ),
             )
         })?;
         if !seen.insert(release.version.as_str()) {
@@ -797,7 +830,10 @@ fn number_legacy(dirs: BTreeMap<String, Sql>, cap: u32) -> Result<Vec<LegacyStep
             }
         };
         if number == 0 {
-            return Err(layout_err(&format!("legacy/{name}"), "legacy steps are numbered from 1"));
+            return Err(layout_err(
+                &format!("legacy/{name}"),
+                "legacy steps are numbered from 1",
+            ));
         }
         if number > cap {
             return Err(SetError::Frozen {
@@ -806,7 +842,10 @@ fn number_legacy(dirs: BTreeMap<String, Sql>, cap: u32) -> Result<Vec<LegacyStep
             });
         }
         if up.is_empty() {
-            return Err(layout_err(&format!("legacy/{name}"), "has no up.sql (or up.<dialect>.sql)"));
+            return Err(layout_err(
+                &format!("legacy/{name}"),
+                "has no up.sql (or up.<dialect>.sql)",
+            ));
         }
         if let Some(other) = by_number.get(&number) {
             return Err(layout_err(
@@ -823,7 +862,9 @@ fn number_legacy(dirs: BTreeMap<String, Sql>, cap: u32) -> Result<Vec<LegacyStep
             None => {
                 return Err(SetError::Frozen {
                     path: format!("{expected:03}_*"),
-                    message: format!("step {expected} is missing: legacy steps run 1..={cap} without gaps"),
+                    message: format!(
+                        "step {expected} is missing: legacy steps run 1..={cap} without gaps"
+                    ),
                 });
             }
         }

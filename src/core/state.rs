@@ -61,7 +61,9 @@ impl State {
     pub fn name(&self) -> &'static str {
         match self {
             State::Empty => "empty",
-            State::Legacy { .. } | State::Superseded { .. } | State::FutureLegacy { .. } => "legacy",
+            State::Legacy { .. } | State::Superseded { .. } | State::FutureLegacy { .. } => {
+                "legacy"
+            }
             State::Managed { .. } => "managed",
             State::Unversioned { .. } => "unversioned",
             State::Ahead { .. } => "ahead",
@@ -74,7 +76,10 @@ impl State {
     pub fn refusal(&self, set: &MigrationSet) -> Option<String> {
         let cap = set.cap();
         match self {
-            State::Empty | State::Legacy { .. } | State::Superseded { .. } | State::Managed { .. } => None,
+            State::Empty
+            | State::Legacy { .. }
+            | State::Superseded { .. }
+            | State::Managed { .. } => None,
             State::FutureLegacy { version } => Some(format!(
                 "the legacy marker says version {version}, above this set's cap {cap}, and ferry.toml maps no revision to it \
                  (legacy.superseded); it was written by a newer or pre-release build. Upgrade with the ferry that wrote it, \
@@ -90,7 +95,9 @@ impl State {
                  release. Use that release's ferry (or its migration set with --migrations)",
                 unknown.join(", ")
             )),
-            State::Inconsistent { reason } => Some(format!("{reason}. Nothing was changed; repair the bookkeeping by hand (or with `ferry stamp REV`) first")),
+            State::Inconsistent { reason } => Some(format!(
+                "{reason}. Nothing was changed; repair the bookkeeping by hand (or with `ferry stamp REV`) first"
+            )),
         }
     }
 }
@@ -123,7 +130,11 @@ pub fn detect(set: &MigrationSet, graph: &Graph, probe: &Probe) -> State {
             }
         }
         Some(rows) => {
-            let unknown: Vec<String> = rows.iter().filter(|r| graph.node(r).is_none()).cloned().collect();
+            let unknown: Vec<String> = rows
+                .iter()
+                .filter(|r| graph.node(r).is_none())
+                .cloned()
+                .collect();
             if !unknown.is_empty() {
                 return State::Ahead { unknown };
             }
@@ -133,7 +144,9 @@ pub fn detect(set: &MigrationSet, graph: &Graph, probe: &Probe) -> State {
             sorted.dedup();
             if sorted.len() != nodes.len() {
                 return State::Inconsistent {
-                    reason: format!("the version table {version_table} holds the same revision twice"),
+                    reason: format!(
+                        "the version table {version_table} holds the same revision twice"
+                    ),
                 };
             }
             for &a in &nodes {
@@ -170,7 +183,10 @@ pub fn detect(set: &MigrationSet, graph: &Graph, probe: &Probe) -> State {
                 reason: format!("the legacy marker says {n}, which is not a version"),
             },
             MarkerReading::Value(n) if n <= i64::from(cap) => State::Legacy { version: n as u32 },
-            MarkerReading::Value(n) => match u32::try_from(n).ok().and_then(|v| set.superseded.get(&v).map(|r| (v, r))) {
+            MarkerReading::Value(n) => match u32::try_from(n)
+                .ok()
+                .and_then(|v| set.superseded.get(&v).map(|r| (v, r)))
+            {
                 Some((version, revision)) => State::Superseded {
                     version,
                     revision: revision.clone(),

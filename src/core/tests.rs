@@ -30,23 +30,47 @@ fn files() -> BTreeMap<String, String> {
         f.insert(p.to_string(), t.to_string());
     };
     put("ferry.toml", TOML);
-    put("legacy/001_init/up.sql", "CREATE TABLE metadata(key TEXT, value TEXT);\r\n");
-    put("legacy/002_users/up.sqlite.sql", "CREATE TABLE users(id INTEGER);");
-    put("legacy/002_users/up.postgres.sql", "CREATE TABLE users(id SERIAL);");
-    put("legacy/003_email/up.sql", "ALTER TABLE users ADD COLUMN email TEXT;");
-    put("baseline/sqlite.sql", "CREATE TABLE users(id INTEGER, email TEXT);");
-    put("revisions/0002_a/revision.toml", "down = \"0001_baseline\"\nmessage = \"a\"");
+    put(
+        "legacy/001_init/up.sql",
+        "CREATE TABLE metadata(key TEXT, value TEXT);\r\n",
+    );
+    put(
+        "legacy/002_users/up.sqlite.sql",
+        "CREATE TABLE users(id INTEGER);",
+    );
+    put(
+        "legacy/002_users/up.postgres.sql",
+        "CREATE TABLE users(id SERIAL);",
+    );
+    put(
+        "legacy/003_email/up.sql",
+        "ALTER TABLE users ADD COLUMN email TEXT;",
+    );
+    put(
+        "baseline/sqlite.sql",
+        "CREATE TABLE users(id INTEGER, email TEXT);",
+    );
+    put(
+        "revisions/0002_a/revision.toml",
+        "down = \"0001_baseline\"\nmessage = \"a\"",
+    );
     put("revisions/0002_a/up.sql", "CREATE TABLE a(x INT);");
     put("revisions/0002_a/down.sql", "DROP TABLE a;");
     put("revisions/0003_c/revision.toml", "down = \"0002_a\"");
     put("revisions/0003_c/up.sql", "CREATE TABLE c(x INT);");
     put("revisions/0003_c/down.sql", "DROP TABLE c;");
-    put("revisions/0004_ctx/revision.toml", "down = \"0003_c\"\ntransaction = false");
+    put(
+        "revisions/0004_ctx/revision.toml",
+        "down = \"0003_c\"\ntransaction = false",
+    );
     put(
         "revisions/0004_ctx/up.sql",
         "-- ferry:if-missing column users.ctx\nALTER TABLE users ADD COLUMN ctx INT;\n-- ferry:end\n",
     );
-    put("revisions/0004_ctx/down.sql", "ALTER TABLE users DROP COLUMN ctx;");
+    put(
+        "revisions/0004_ctx/down.sql",
+        "ALTER TABLE users DROP COLUMN ctx;",
+    );
     let frozen = frozen_text(&f);
     f.insert("legacy/FROZEN.toml".into(), frozen);
     f
@@ -55,10 +79,10 @@ fn files() -> BTreeMap<String, String> {
 fn frozen_text(f: &BTreeMap<String, String>) -> String {
     let mut out = String::from("cap = 3\n[files]\n");
     for (p, t) in f {
-        if let Some(rel) = p.strip_prefix("legacy/") {
-            if rel != "FROZEN.toml" {
-                out.push_str(&format!("\"{rel}\" = \"{}\"\n", digest(t)));
-            }
+        if let Some(rel) = p.strip_prefix("legacy/")
+            && rel != "FROZEN.toml"
+        {
+            out.push_str(&format!("\"{rel}\" = \"{}\"\n", digest(t)));
         }
     }
     out
@@ -85,12 +109,18 @@ fn loads_a_valid_set() {
     let s = set();
     assert_eq!(s.legacy.len(), 3);
     assert_eq!(s.legacy[1].name, "002_users");
-    assert_eq!(s.legacy[1].up.get(Dialect::Postgres), Some("CREATE TABLE users(id SERIAL);"));
-    assert_eq!(s.legacy[0].up.get(Dialect::Postgres), s.legacy[0].up.get(Dialect::Sqlite));
+    assert_eq!(
+        s.legacy[1].up.get(Dialect::Postgres),
+        Some("CREATE TABLE users(id SERIAL);")
+    );
+    assert_eq!(
+        s.legacy[0].up.get(Dialect::Postgres),
+        s.legacy[0].up.get(Dialect::Sqlite)
+    );
     assert_eq!(s.superseded.get(&4).map(String::as_str), Some("0004_ctx"));
     assert!(!s.revision("0004_ctx").unwrap().transaction);
     assert!(s.revision("0002_a").unwrap().transaction);
-    assert!(s.baselines.get(&Dialect::Postgres).is_none());
+    assert!(!s.baselines.contains_key(&Dialect::Postgres));
 }
 
 #[test]
@@ -105,9 +135,15 @@ fn freeze_text_round_trips_and_ignores_line_endings() {
 #[test]
 fn tampering_with_the_legacy_chain_is_refused_with_the_revisions_hint() {
     let mut edited = files();
-    edited.insert("legacy/003_email/up.sql".into(), "ALTER TABLE users ADD COLUMN mail TEXT;".into());
+    edited.insert(
+        "legacy/003_email/up.sql".into(),
+        "ALTER TABLE users ADD COLUMN mail TEXT;".into(),
+    );
     let e = err(edited);
-    assert!(e.contains("003_email/up.sql") && e.contains("edited after the freeze"), "{e}");
+    assert!(
+        e.contains("003_email/up.sql") && e.contains("edited after the freeze"),
+        "{e}"
+    );
     assert!(e.contains("new schema changes go in revisions/"), "{e}");
 
     let mut added = files();
@@ -121,7 +157,10 @@ fn tampering_with_the_legacy_chain_is_refused_with_the_revisions_hint() {
     let mut above = files();
     above.insert("legacy/004_more/up.sql".into(), "SELECT 1;".into());
     let e = err(above);
-    assert!(e.contains("above the cap 3") && e.contains("revisions/"), "{e}");
+    assert!(
+        e.contains("above the cap 3") && e.contains("revisions/"),
+        "{e}"
+    );
 
     let mut gap = files();
     gap.retain(|k, _| !k.starts_with("legacy/002"));
@@ -132,7 +171,10 @@ fn tampering_with_the_legacy_chain_is_refused_with_the_revisions_hint() {
     assert!(err(no_freeze).contains("lint --freeze"));
 
     let mut cap = files();
-    cap.insert("legacy/FROZEN.toml".into(), frozen_text(&files()).replace("cap = 3", "cap = 2"));
+    cap.insert(
+        "legacy/FROZEN.toml".into(),
+        frozen_text(&files()).replace("cap = 3", "cap = 2"),
+    );
     assert!(err(cap).contains("never moves"));
 }
 
@@ -140,27 +182,42 @@ fn tampering_with_the_legacy_chain_is_refused_with_the_revisions_hint() {
 fn bad_revisions_are_refused() {
     let long = "0005_".to_string() + &"x".repeat(28);
     let mut too_long = files();
-    too_long.insert(format!("revisions/{long}/revision.toml"), "down = \"0004_ctx\"".into());
+    too_long.insert(
+        format!("revisions/{long}/revision.toml"),
+        "down = \"0004_ctx\"".into(),
+    );
     too_long.insert(format!("revisions/{long}/up.sql"), "SELECT 1;".into());
     let e = err(too_long);
     assert!(e.contains("33 characters") && e.contains("32"), "{e}");
 
     let mut upper = files();
-    upper.insert("revisions/0005_X/revision.toml".into(), "down = \"0004_ctx\"".into());
+    upper.insert(
+        "revisions/0005_X/revision.toml".into(),
+        "down = \"0004_ctx\"".into(),
+    );
     upper.insert("revisions/0005_X/up.sql".into(), "SELECT 1;".into());
     assert!(err(upper).contains("only lowercase"));
 
     let mut missing_down = files();
-    missing_down.insert("revisions/0003_c/revision.toml".into(), "down = \"0009_nope\"".into());
+    missing_down.insert(
+        "revisions/0003_c/revision.toml".into(),
+        "down = \"0009_nope\"".into(),
+    );
     assert!(err(missing_down).contains("\"0009_nope\" does not exist"));
 
     let mut cycle = files();
-    cycle.insert("revisions/0002_a/revision.toml".into(), "down = \"0003_c\"".into());
+    cycle.insert(
+        "revisions/0002_a/revision.toml".into(),
+        "down = \"0003_c\"".into(),
+    );
     let e = err(cycle);
     assert!(e.contains("cycle"), "{e}");
 
     let mut two_roots = files();
-    two_roots.insert("revisions/0003_c/revision.toml".into(), "down = \"0001_baseline\"".into());
+    two_roots.insert(
+        "revisions/0003_c/revision.toml".into(),
+        "down = \"0001_baseline\"".into(),
+    );
     assert!(err(two_roots).contains("two roots"));
 
     let mut no_up = files();
@@ -168,26 +225,50 @@ fn bad_revisions_are_refused() {
     assert!(err(no_up).contains("has no up.sql"));
 
     let mut unguarded = files();
-    unguarded.insert("revisions/0004_ctx/up.sql".into(), "ALTER TABLE users ADD COLUMN ctx INT;".into());
+    unguarded.insert(
+        "revisions/0004_ctx/up.sql".into(),
+        "ALTER TABLE users ADD COLUMN ctx INT;".into(),
+    );
     assert!(err(unguarded).contains("must be guarded"));
 
     let mut bad_guard = files();
-    bad_guard.insert("revisions/0003_c/down.sql".into(), "-- ferry:if-present column nodot\nDROP TABLE c;\n-- ferry:end".into());
+    bad_guard.insert(
+        "revisions/0003_c/down.sql".into(),
+        "-- ferry:if-present column nodot\nDROP TABLE c;\n-- ferry:end".into(),
+    );
     let e = err(bad_guard);
-    assert!(e.contains("revisions/0003_c/down.sql") && e.contains("line 1"), "{e}");
+    assert!(
+        e.contains("revisions/0003_c/down.sql") && e.contains("line 1"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_configuration_is_refused_naming_the_field() {
     let cases = [
         (TOML.replace("kv-table", "json-file"), "unknown variant"),
-        (TOML.replace("table = \"metadata\"", "table = \"meta data\""), "legacy.marker.table"),
+        (
+            TOML.replace("table = \"metadata\"", "table = \"meta data\""),
+            "legacy.marker.table",
+        ),
         (TOML.replace("cap = 3", "cap = \"three\""), "cap"),
-        (TOML.replace("4 = \"0004_ctx\"", "2 = \"0004_ctx\""), "not above the cap"),
-        (TOML.replace("4 = \"0004_ctx\"", "4 = \"0009_gone\""), "0009_gone"),
-        (TOML.replace("version = \"1.0.0\"", "version = \"1.0\""), "semver"),
+        (
+            TOML.replace("4 = \"0004_ctx\"", "2 = \"0004_ctx\""),
+            "not above the cap",
+        ),
+        (
+            TOML.replace("4 = \"0004_ctx\"", "4 = \"0009_gone\""),
+            "0009_gone",
+        ),
+        (
+            TOML.replace("version = \"1.0.0\"", "version = \"1.0\""),
+            "semver",
+        ),
         (TOML.replace("legacy = 2", "legacy = 9"), "above the cap"),
-        (TOML.replace("[baseline]", "[baseline]\ncolour = 1"), "unknown field"),
+        (
+            TOML.replace("[baseline]", "[baseline]\ncolour = 1"),
+            "unknown field",
+        ),
         ("not toml at all [".to_string(), "ferry.toml"),
     ];
     for (toml, expected) in cases {
@@ -200,11 +281,21 @@ fn bad_configuration_is_refused_naming_the_field() {
 
 #[test]
 fn unexpected_files_are_refused() {
-    for path in ["legacy/notes.txt", "legacy/001_init/down.sql", "baseline/mysql.sql", "revisions/0002_a/readme.md", "other/x.sql", "legacy/abc/up.sql"] {
+    for path in [
+        "legacy/notes.txt",
+        "legacy/001_init/down.sql",
+        "baseline/mysql.sql",
+        "revisions/0002_a/readme.md",
+        "other/x.sql",
+        "legacy/abc/up.sql",
+    ] {
         let mut f = files();
         f.insert(path.into(), "x".into());
         let e = err(f);
-        assert!(e.contains(path.split('/').next_back().unwrap()) || e.contains("NNN_"), "{path}: {e}");
+        assert!(
+            e.contains(path.split('/').next_back().unwrap()) || e.contains("NNN_"),
+            "{path}: {e}"
+        );
     }
 }
 
@@ -222,31 +313,63 @@ fn graph_paths_and_targets() {
     let g = graph(&s);
     let n = |id: &str| g.node(id).unwrap();
     assert_eq!(ids(&g, &g.heads()), vec!["0004_ctx"]);
-    assert_eq!(ids(&g, &g.upgrade_path(&[0], &[n("0004_ctx")])), vec!["0002_a", "0003_c", "0004_ctx"]);
-    assert_eq!(ids(&g, &g.downgrade_path(&[n("0004_ctx")], &[0]).unwrap()), vec!["0004_ctx", "0003_c", "0002_a"]);
+    assert_eq!(
+        ids(&g, &g.upgrade_path(&[0], &[n("0004_ctx")])),
+        vec!["0002_a", "0003_c", "0004_ctx"]
+    );
+    assert_eq!(
+        ids(&g, &g.downgrade_path(&[n("0004_ctx")], &[0]).unwrap()),
+        vec!["0004_ctx", "0003_c", "0002_a"]
+    );
     assert!(g.downgrade_path(&[n("0002_a")], &[n("0003_c")]).is_err());
     let cur = [n("0002_a")];
     assert_eq!(ids(&g, &g.resolve("head", &cur).unwrap()), vec!["0004_ctx"]);
     assert_eq!(ids(&g, &g.resolve("+1", &cur).unwrap()), vec!["0003_c"]);
-    assert_eq!(ids(&g, &g.resolve("-1", &cur).unwrap()), vec!["0001_baseline"]);
-    assert_eq!(ids(&g, &g.resolve("base", &cur).unwrap()), vec!["0001_baseline"]);
+    assert_eq!(
+        ids(&g, &g.resolve("-1", &cur).unwrap()),
+        vec!["0001_baseline"]
+    );
+    assert_eq!(
+        ids(&g, &g.resolve("base", &cur).unwrap()),
+        vec!["0001_baseline"]
+    );
     assert_eq!(ids(&g, &g.resolve("0003", &cur).unwrap()), vec!["0003_c"]);
-    assert!(matches!(g.resolve("000", &cur), Err(TargetError::Ambiguous { .. })));
-    assert!(matches!(g.resolve("0009", &cur), Err(TargetError::Unknown(_))));
+    assert!(matches!(
+        g.resolve("000", &cur),
+        Err(TargetError::Ambiguous { .. })
+    ));
+    assert!(matches!(
+        g.resolve("0009", &cur),
+        Err(TargetError::Unknown(_))
+    ));
     let below = g.resolve("-2", &cur).unwrap_err().to_string();
     assert!(below.contains("below the baseline"), "{below}");
-    assert!(g.resolve("+5", &cur).unwrap_err().to_string().contains("past the head"));
+    assert!(
+        g.resolve("+5", &cur)
+            .unwrap_err()
+            .to_string()
+            .contains("past the head")
+    );
     assert!(g.resolve("+x", &cur).is_err());
 }
 
 #[test]
 fn branches_and_merges_keep_alembic_heads() {
     let mut f = files();
-    f.insert("revisions/0005_b1/revision.toml".into(), "down = \"0004_ctx\"".into());
+    f.insert(
+        "revisions/0005_b1/revision.toml".into(),
+        "down = \"0004_ctx\"".into(),
+    );
     f.insert("revisions/0005_b1/up.sql".into(), "SELECT 1;".into());
-    f.insert("revisions/0005_b2/revision.toml".into(), "down = \"0004_ctx\"".into());
+    f.insert(
+        "revisions/0005_b2/revision.toml".into(),
+        "down = \"0004_ctx\"".into(),
+    );
     f.insert("revisions/0005_b2/up.sql".into(), "SELECT 1;".into());
-    f.insert("revisions/0006_m/revision.toml".into(), "down = [\"0005_b1\", \"0005_b2\"]".into());
+    f.insert(
+        "revisions/0006_m/revision.toml".into(),
+        "down = [\"0005_b1\", \"0005_b2\"]".into(),
+    );
     f.insert("revisions/0006_m/up.sql".into(), "SELECT 1;".into());
     let s = load(f.clone()).unwrap();
     let g = graph(&s);
@@ -257,14 +380,23 @@ fn branches_and_merges_keep_alembic_heads() {
     assert_eq!(ids(&g, &both), vec!["0005_b1", "0005_b2"]);
     let merged = g.heads_after_up(&both, n("0006_m"));
     assert_eq!(ids(&g, &merged), vec!["0006_m"]);
-    assert_eq!(ids(&g, &g.heads_after_down(&merged, n("0006_m"))), vec!["0005_b1", "0005_b2"]);
-    assert_eq!(ids(&g, &g.heads_after_down(&both, n("0005_b2"))), vec!["0005_b1"]);
+    assert_eq!(
+        ids(&g, &g.heads_after_down(&merged, n("0006_m"))),
+        vec!["0005_b1", "0005_b2"]
+    );
+    assert_eq!(
+        ids(&g, &g.heads_after_down(&both, n("0005_b2"))),
+        vec!["0005_b1"]
+    );
     // Without the merge, `head` is ambiguous and names both.
     f.retain(|k, _| !k.starts_with("revisions/0006_m"));
     let s = load(f).unwrap();
     let g = graph(&s);
     let e = g.resolve("head", &[0]).unwrap_err().to_string();
-    assert!(e.contains("0005_b1, 0005_b2") && e.contains("ferry merge"), "{e}");
+    assert!(
+        e.contains("0005_b1, 0005_b2") && e.contains("ferry merge"),
+        "{e}"
+    );
     assert_eq!(g.resolve("heads", &[0]).unwrap().len(), 2);
 }
 
@@ -283,9 +415,18 @@ fn detects_every_state_of_the_spec() {
     use MarkerReading::*;
     let cases: Vec<(Probe, State)> = vec![
         (probe(&[], Absent, None), State::Empty),
-        (probe(&["metadata", "users"], Value(2), None), State::Legacy { version: 2 }),
-        (probe(&["metadata"], Value(0), None), State::Legacy { version: 0 }),
-        (probe(&["metadata", "users"], Value(3), None), State::Legacy { version: 3 }),
+        (
+            probe(&["metadata", "users"], Value(2), None),
+            State::Legacy { version: 2 },
+        ),
+        (
+            probe(&["metadata"], Value(0), None),
+            State::Legacy { version: 0 },
+        ),
+        (
+            probe(&["metadata", "users"], Value(3), None),
+            State::Legacy { version: 3 },
+        ),
         (
             probe(&["metadata", "users"], Value(4), None),
             State::Superseded {
@@ -293,7 +434,10 @@ fn detects_every_state_of_the_spec() {
                 revision: "0004_ctx".into(),
             },
         ),
-        (probe(&["metadata"], Value(7), None), State::FutureLegacy { version: 7 }),
+        (
+            probe(&["metadata"], Value(7), None),
+            State::FutureLegacy { version: 7 },
+        ),
         (
             probe(&["users"], Absent, None),
             State::Unversioned {
@@ -354,13 +498,28 @@ fn labels(steps: &[Step]) -> Vec<String> {
 fn plans_for_every_upgradable_state() {
     let s = set();
     let g = graph(&s);
-    let up = |state: State, target: &str| plan::upgrade(&s, &g, &state, target).map(|p| labels(&p.steps));
-    assert_eq!(up(State::Empty, "head").unwrap(), vec!["fresh", "up 0002_a", "up 0003_c", "up 0004_ctx"]);
+    let up = |state: State, target: &str| {
+        plan::upgrade(&s, &g, &state, target).map(|p| labels(&p.steps))
+    };
+    assert_eq!(
+        up(State::Empty, "head").unwrap(),
+        vec!["fresh", "up 0002_a", "up 0003_c", "up 0004_ctx"]
+    );
     assert_eq!(
         up(State::Legacy { version: 1 }, "head").unwrap(),
-        vec!["L2", "L3", "stamp 0001_baseline", "up 0002_a", "up 0003_c", "up 0004_ctx"]
+        vec![
+            "L2",
+            "L3",
+            "stamp 0001_baseline",
+            "up 0002_a",
+            "up 0003_c",
+            "up 0004_ctx"
+        ]
     );
-    assert_eq!(up(State::Legacy { version: 3 }, "base").unwrap(), vec!["stamp 0001_baseline"]);
+    assert_eq!(
+        up(State::Legacy { version: 3 }, "base").unwrap(),
+        vec!["stamp 0001_baseline"]
+    );
     assert_eq!(
         up(
             State::Superseded {
@@ -370,23 +529,66 @@ fn plans_for_every_upgradable_state() {
             "head"
         )
         .unwrap(),
-        vec!["stamp 0001_baseline", "up 0002_a", "up 0003_c", "up 0004_ctx"]
+        vec![
+            "stamp 0001_baseline",
+            "up 0002_a",
+            "up 0003_c",
+            "up 0004_ctx"
+        ]
     );
-    let managed = |h: &str| State::Managed { heads: vec![h.into()] };
+    let managed = |h: &str| State::Managed {
+        heads: vec![h.into()],
+    };
     assert_eq!(up(managed("0002_a"), "+1").unwrap(), vec!["up 0003_c"]);
-    assert_eq!(up(managed("0004_ctx"), "head").unwrap(), Vec::<String>::new());
-    assert!(up(managed("0004_ctx"), "0002_a").unwrap_err().to_string().contains("use `ferry downgrade`"));
-    let refused = up(State::Unversioned { tables: vec!["t".into()] }, "head").unwrap_err();
-    assert!(matches!(refused, PlanError::Refused { state: "unversioned", .. }));
+    assert_eq!(
+        up(managed("0004_ctx"), "head").unwrap(),
+        Vec::<String>::new()
+    );
+    assert!(
+        up(managed("0004_ctx"), "0002_a")
+            .unwrap_err()
+            .to_string()
+            .contains("use `ferry downgrade`")
+    );
+    let refused = up(
+        State::Unversioned {
+            tables: vec!["t".into()],
+        },
+        "head",
+    )
+    .unwrap_err();
+    assert!(matches!(
+        refused,
+        PlanError::Refused {
+            state: "unversioned",
+            ..
+        }
+    ));
 
-    let down = |state: State, target: &str| plan::downgrade(&s, &g, &state, target).map(|p| (labels(&p.steps), p.heads_after));
-    assert_eq!(down(managed("0004_ctx"), "-1").unwrap(), (vec!["down 0004_ctx".to_string()], vec!["0003_c".to_string()]));
+    let down = |state: State, target: &str| {
+        plan::downgrade(&s, &g, &state, target).map(|p| (labels(&p.steps), p.heads_after))
+    };
+    assert_eq!(
+        down(managed("0004_ctx"), "-1").unwrap(),
+        (
+            vec!["down 0004_ctx".to_string()],
+            vec!["0003_c".to_string()]
+        )
+    );
     assert_eq!(
         down(managed("0003_c"), "base").unwrap(),
-        (vec!["down 0003_c".to_string(), "down 0002_a".to_string()], vec!["0001_baseline".to_string()])
+        (
+            vec!["down 0003_c".to_string(), "down 0002_a".to_string()],
+            vec!["0001_baseline".to_string()]
+        )
     );
     assert!(down(State::Legacy { version: 2 }, "base").is_err());
-    assert!(down(managed("0001_baseline"), "-1").unwrap_err().to_string().contains("below the baseline"));
+    assert!(
+        down(managed("0001_baseline"), "-1")
+            .unwrap_err()
+            .to_string()
+            .contains("below the baseline")
+    );
 }
 
 #[test]
@@ -395,13 +597,25 @@ fn runnable_checks_catch_missing_dialect_files_before_any_write() {
     let g = graph(&s);
     let p = plan::upgrade(&s, &g, &State::Empty, "head").unwrap();
     assert!(plan::check_runnable(&s, &p, Dialect::Sqlite).is_ok());
-    let e = plan::check_runnable(&s, &p, Dialect::Postgres).unwrap_err().to_string();
+    let e = plan::check_runnable(&s, &p, Dialect::Postgres)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("baseline/postgres.sql"), "{e}");
     let mut f = files();
     f.remove("revisions/0003_c/down.sql");
     let s = load(f).unwrap();
     let g = graph(&s);
-    let p = plan::downgrade(&s, &g, &State::Managed { heads: vec!["0004_ctx".into()] }, "base").unwrap();
-    let e = plan::check_runnable(&s, &p, Dialect::Sqlite).unwrap_err().to_string();
+    let p = plan::downgrade(
+        &s,
+        &g,
+        &State::Managed {
+            heads: vec!["0004_ctx".into()],
+        },
+        "base",
+    )
+    .unwrap();
+    let e = plan::check_runnable(&s, &p, Dialect::Sqlite)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("revisions/0003_c/down.sql"), "{e}");
 }

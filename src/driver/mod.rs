@@ -77,7 +77,9 @@ pub trait Driver {
 /// Opens a database.
 pub fn open(url: &DatabaseUrl, options: &OpenOptions) -> Result<Box<dyn Driver>> {
     match url {
-        DatabaseUrl::SqliteFile(_) | DatabaseUrl::SqliteMemory => Ok(Box::new(sqlite::Sqlite::open(url, options)?)),
+        DatabaseUrl::SqliteFile(_) | DatabaseUrl::SqliteMemory => {
+            Ok(Box::new(sqlite::Sqlite::open(url, options)?))
+        }
         DatabaseUrl::Postgres(conn) => Ok(Box::new(postgres::Postgres::connect(conn, options)?)),
     }
 }

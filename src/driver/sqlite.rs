@@ -36,21 +36,31 @@ fn db_err(e: rusqlite::Error) -> DbError {
 impl Sqlite {
     pub fn open(url: &DatabaseUrl, options: &OpenOptions) -> Result<Sqlite> {
         let (conn, path) = match url {
-            DatabaseUrl::SqliteMemory => (Connection::open_in_memory().map_err(|e| open_error(url, e.to_string()))?, None),
+            DatabaseUrl::SqliteMemory => (
+                Connection::open_in_memory().map_err(|e| open_error(url, e.to_string()))?,
+                None,
+            ),
             DatabaseUrl::SqliteFile(path) => {
                 if path.is_dir() {
-                    return Err(open_error(url, "it is a directory, not a SQLite database file"));
+                    return Err(open_error(
+                        url,
+                        "it is a directory, not a SQLite database file",
+                    ));
                 }
                 if !path.exists() && !options.create {
                     // Commands that only read never create the file: a missing database is empty.
-                    (Connection::open_in_memory().map_err(|e| open_error(url, e.to_string()))?, None)
+                    (
+                        Connection::open_in_memory().map_err(|e| open_error(url, e.to_string()))?,
+                        None,
+                    )
                 } else {
                     let flags = if options.create {
                         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
                     } else {
                         OpenFlags::SQLITE_OPEN_READ_ONLY
                     } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(url, e.to_string()))?;
+                    let conn = Connection::open_with_flags(path, flags)
+                        .map_err(|e| open_error(url, e.to_string()))?;
                     (conn, Some(path.clone()))
                 }
             }
@@ -86,7 +96,11 @@ impl Sqlite {
         let mut stmt = self.conn.prepare(sql).map_err(db_err)?;
         let columns = stmt.column_count();
         let rows = stmt
-            .query_map([param], |row| (0..columns).map(|i| row.get_ref(i).map(text)).collect::<Result<Vec<_>, _>>())
+            .query_map([param], |row| {
+                (0..columns)
+                    .map(|i| row.get_ref(i).map(text))
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
@@ -118,8 +132,14 @@ impl Driver for Sqlite {
 
     fn exists(&mut self, object: &Object) -> Result<bool, DbError> {
         let rows = match object {
-            Object::Table(t) => self.strings("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", t)?,
-            Object::Index(i) => self.strings("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1", i)?,
+            Object::Table(t) => self.strings(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                t,
+            )?,
+            Object::Index(i) => self.strings(
+                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                i,
+            )?,
             Object::Column { table, column } => self
                 .strings("SELECT name FROM pragma_table_info(?1)", table)?
                 .into_iter()
@@ -133,7 +153,11 @@ impl Driver for Sqlite {
         let mut stmt = self.conn.prepare(sql).map_err(db_err)?;
         let columns = stmt.column_count();
         let rows = stmt
-            .query_map([], |row| (0..columns).map(|i| row.get_ref(i).map(text)).collect::<Result<Vec<_>, _>>())
+            .query_map([], |row| {
+                (0..columns)
+                    .map(|i| row.get_ref(i).map(text))
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .map_err(db_err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
     }
@@ -194,14 +218,21 @@ impl Driver for Sqlite {
 
     fn start_run(&mut self) -> Result<(), DbError> {
         // Outside any transaction (it is a no-op inside one): no table rebuild may cascade.
-        let on = self.query("PRAGMA foreign_keys")?.first().is_some_and(|r| cell(r, 0) == "1");
+        let on = self
+            .query("PRAGMA foreign_keys")?
+            .first()
+            .is_some_and(|r| cell(r, 0) == "1");
         self.foreign_keys_before = Some(on);
-        self.conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(db_err)
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = OFF")
+            .map_err(db_err)
     }
 
     fn finish_run(&mut self) -> Result<(), DbError> {
         if let Some(true) = self.foreign_keys_before.take() {
-            self.conn.execute_batch("PRAGMA foreign_keys = ON").map_err(db_err)?;
+            self.conn
+                .execute_batch("PRAGMA foreign_keys = ON")
+                .map_err(db_err)?;
         }
         Ok(())
     }
@@ -210,10 +241,17 @@ impl Driver for Sqlite {
         let Some(lock_path) = self.lock_path() else {
             return Ok(Ok(())); // in memory: no other process can see the database
         };
-        let io = |e: std::io::Error| DbError::new(format!("lock file {}: {e}", lock_path.display()));
+        let io =
+            |e: std::io::Error| DbError::new(format!("lock file {}: {e}", lock_path.display()));
         let started = Instant::now();
         loop {
-            let mut file = File::options().read(true).write(true).create(true).truncate(false).open(&lock_path).map_err(io)?;
+            let mut file = File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&lock_path)
+                .map_err(io)?;
             match file.try_lock() {
                 Ok(()) => {
                     // The previous holder may have removed the file between our open and lock.
@@ -221,7 +259,8 @@ impl Driver for Sqlite {
                         continue;
                     }
                     file.set_len(0).map_err(io)?;
-                    file.write_all(crate::runner::holder_description().as_bytes()).map_err(io)?;
+                    file.write_all(crate::runner::holder_description().as_bytes())
+                        .map_err(io)?;
                     file.flush().map_err(io)?;
                     self.lock = Some(file);
                     return Ok(Ok(()));
@@ -280,7 +319,10 @@ impl Driver for Sqlite {
         }
         for table in schema.tables.keys().cloned().collect::<Vec<_>>() {
             for (name, unique, origin) in self
-                .strings("SELECT name, \"unique\", origin FROM pragma_index_list(?1)", &table)?
+                .strings(
+                    "SELECT name, \"unique\", origin FROM pragma_index_list(?1)",
+                    &table,
+                )?
                 .iter()
                 .map(|r| (cell(r, 0), cell(r, 1) == "1", cell(r, 2)))
             {
@@ -293,17 +335,28 @@ impl Driver for Sqlite {
                     "pk" => {}
                     "u" => {
                         let t = schema.tables.get_mut(&table).expect("table listed above");
-                        t.constraints.insert(format!("unique ({})", columns.join(", ")), format!("UNIQUE ({})", columns.join(", ")));
+                        t.constraints.insert(
+                            format!("unique ({})", columns.join(", ")),
+                            format!("UNIQUE ({})", columns.join(", ")),
+                        );
                     }
                     _ => {
-                        let sql = objects.iter().find(|r| cell(r, 1) == name).map(|r| cell(r, 3)).unwrap_or_default();
+                        let sql = objects
+                            .iter()
+                            .find(|r| cell(r, 1) == name)
+                            .map(|r| cell(r, 3))
+                            .unwrap_or_default();
                         let normalized = normalize_sql(&sql);
                         let upper = normalized.to_ascii_uppercase();
-                        let predicate = upper.rfind(" WHERE ").map(|at| format!(" WHERE {}", &normalized[at + 7..])).unwrap_or_default();
+                        let predicate = upper
+                            .rfind(" WHERE ")
+                            .map(|at| format!(" WHERE {}", &normalized[at + 7..]))
+                            .unwrap_or_default();
                         let unique = if unique { "UNIQUE " } else { "" };
-                        schema
-                            .indexes
-                            .insert(name, format!("{unique}ON {table} ({}){predicate}", columns.join(", ")));
+                        schema.indexes.insert(
+                            name,
+                            format!("{unique}ON {table} ({}){predicate}", columns.join(", ")),
+                        );
                     }
                 }
             }
@@ -320,7 +373,10 @@ impl Sqlite {
     fn table(&self, name: &str) -> Result<Table, DbError> {
         let mut table = Table::default();
         let mut pk: Vec<(i64, String)> = Vec::new();
-        for r in self.strings("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)", name)? {
+        for r in self.strings(
+            "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)",
+            name,
+        )? {
             let column = cell(&r, 0);
             let order: i64 = cell(&r, 4).parse().unwrap_or(0);
             if order > 0 {
@@ -338,10 +394,15 @@ impl Sqlite {
         if !pk.is_empty() {
             pk.sort();
             let cols: Vec<String> = pk.into_iter().map(|(_, c)| c).collect();
-            table.constraints.insert("primary key".into(), format!("PRIMARY KEY ({})", cols.join(", ")));
+            table.constraints.insert(
+                "primary key".into(),
+                format!("PRIMARY KEY ({})", cols.join(", ")),
+            );
         }
         // One foreign key may span several rows (one per column).
-        let mut fks: std::collections::BTreeMap<String, (Vec<String>, String, Vec<String>, String, String)> = Default::default();
+        // id → (from columns, parent table, parent columns, on update, on delete)
+        type ForeignKey = (Vec<String>, String, Vec<String>, String, String);
+        let mut fks: std::collections::BTreeMap<String, ForeignKey> = Default::default();
         for r in self.strings(
             "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
             name,

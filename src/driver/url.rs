@@ -24,9 +24,14 @@ impl DatabaseUrl {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             return Ok(DatabaseUrl::Postgres(text.to_string()));
         }
-        if let Some(rest) = text.strip_prefix("sqlite://").or_else(|| text.strip_prefix("sqlite:")) {
+        if let Some(rest) = text
+            .strip_prefix("sqlite://")
+            .or_else(|| text.strip_prefix("sqlite:"))
+        {
             if rest.is_empty() {
-                return Err(format!("{text:?} names no file; write sqlite:PATH (e.g. sqlite:app.db)"));
+                return Err(format!(
+                    "{text:?} names no file; write sqlite:PATH (e.g. sqlite:app.db)"
+                ));
             }
             return Ok(DatabaseUrl::SqliteFile(PathBuf::from(rest)));
         }
@@ -43,7 +48,9 @@ impl DatabaseUrl {
 
     pub fn dialect(&self) -> crate::core::set::Dialect {
         match self {
-            DatabaseUrl::SqliteFile(_) | DatabaseUrl::SqliteMemory => crate::core::set::Dialect::Sqlite,
+            DatabaseUrl::SqliteFile(_) | DatabaseUrl::SqliteMemory => {
+                crate::core::set::Dialect::Sqlite
+            }
             DatabaseUrl::Postgres(_) => crate::core::set::Dialect::Postgres,
         }
     }
@@ -61,11 +68,29 @@ impl DatabaseUrl {
 /// `host=x dbname=y` (every word a known libpq keyword followed by `=`).
 fn looks_like_libpq(text: &str) -> bool {
     const KEYS: &[&str] = &[
-        "host", "hostaddr", "port", "user", "password", "dbname", "sslmode", "application_name",
-        "connect_timeout", "options", "target_session_attrs", "channel_binding", "keepalives",
-        "keepalives_idle", "sslrootcert", "sslcert", "sslkey", "load_balance_hosts",
+        "host",
+        "hostaddr",
+        "port",
+        "user",
+        "password",
+        "dbname",
+        "sslmode",
+        "application_name",
+        "connect_timeout",
+        "options",
+        "target_session_attrs",
+        "channel_binding",
+        "keepalives",
+        "keepalives_idle",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "load_balance_hosts",
     ];
-    text.split_whitespace().next().and_then(|w| w.split_once('=')).is_some_and(|(k, _)| KEYS.contains(&k))
+    text.split_whitespace()
+        .next()
+        .and_then(|w| w.split_once('='))
+        .is_some_and(|(k, _)| KEYS.contains(&k))
 }
 
 /// Replaces every password in a URL or libpq string (and any text containing one) by `***`.
@@ -75,7 +100,9 @@ pub fn redact(text: &str) -> String {
     for scheme in ["postgres://", "postgresql://"] {
         let mut from = 0;
         while let Some(start) = out[from..].find(scheme).map(|i| i + from + scheme.len()) {
-            let end = out[start..].find(['/', '?', ' ', '"', '\'']).map_or(out.len(), |i| i + start);
+            let end = out[start..]
+                .find(['/', '?', ' ', '"', '\''])
+                .map_or(out.len(), |i| i + start);
             if let Some(at) = out[start..end].rfind('@').map(|i| i + start)
                 && let Some(colon) = out[start..at].find(':').map(|i| i + start)
             {
@@ -91,9 +118,13 @@ pub fn redact(text: &str) -> String {
             let value_start = pos + key.len();
             let quoted = out[value_start..].starts_with('\'');
             let value_end = if quoted {
-                out[value_start + 1..].find('\'').map_or(out.len(), |i| value_start + 2 + i)
+                out[value_start + 1..]
+                    .find('\'')
+                    .map_or(out.len(), |i| value_start + 2 + i)
             } else {
-                out[value_start..].find([' ', '&', '"']).map_or(out.len(), |i| i + value_start)
+                out[value_start..]
+                    .find([' ', '&', '"'])
+                    .map_or(out.len(), |i| i + value_start)
             };
             out.replace_range(value_start..value_end, "***");
             from = value_start + 3;
@@ -108,18 +139,37 @@ mod tests {
 
     #[test]
     fn sqlite_forms() {
-        assert_eq!(DatabaseUrl::parse("sqlite:app.db"), Ok(DatabaseUrl::SqliteFile("app.db".into())));
-        assert_eq!(DatabaseUrl::parse("sqlite:///tmp/a.db"), Ok(DatabaseUrl::SqliteFile("/tmp/a.db".into())));
-        assert_eq!(DatabaseUrl::parse("sqlite://rel/a.db"), Ok(DatabaseUrl::SqliteFile("rel/a.db".into())));
-        assert_eq!(DatabaseUrl::parse("sqlite::memory:"), Ok(DatabaseUrl::SqliteMemory));
-        assert_eq!(DatabaseUrl::parse("data/app.sqlite3"), Ok(DatabaseUrl::SqliteFile("data/app.sqlite3".into())));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:app.db"),
+            Ok(DatabaseUrl::SqliteFile("app.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/a.db"),
+            Ok(DatabaseUrl::SqliteFile("/tmp/a.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://rel/a.db"),
+            Ok(DatabaseUrl::SqliteFile("rel/a.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite::memory:"),
+            Ok(DatabaseUrl::SqliteMemory)
+        );
+        assert_eq!(
+            DatabaseUrl::parse("data/app.sqlite3"),
+            Ok(DatabaseUrl::SqliteFile("data/app.sqlite3".into()))
+        );
         assert!(DatabaseUrl::parse("sqlite:").is_err());
         assert!(DatabaseUrl::parse("  ").is_err());
     }
 
     #[test]
     fn postgres_forms_and_bad_schemes() {
-        for s in ["postgres://u@h/db", "postgresql://u:p@h:5432/db?sslmode=require", "host=/tmp dbname=x user=y"] {
+        for s in [
+            "postgres://u@h/db",
+            "postgresql://u:p@h:5432/db?sslmode=require",
+            "host=/tmp dbname=x user=y",
+        ] {
             assert_eq!(DatabaseUrl::parse(s), Ok(DatabaseUrl::Postgres(s.into())));
         }
         let e = DatabaseUrl::parse("mysql://root@localhost/x").unwrap_err();
@@ -128,11 +178,26 @@ mod tests {
 
     #[test]
     fn passwords_never_show() {
-        assert_eq!(redact("postgres://alice:s3cr3t@db:5432/app"), "postgres://alice:***@db:5432/app");
-        assert_eq!(redact("postgresql://alice@db/app"), "postgresql://alice@db/app");
-        assert_eq!(redact("host=db password=s3cr3t dbname=app"), "host=db password=*** dbname=app");
-        assert_eq!(redact("host=db password='a b c' dbname=app"), "host=db password=*** dbname=app");
-        assert_eq!(redact("postgres://h/db?user=a&password=zz&x=1"), "postgres://h/db?user=a&password=***&x=1");
+        assert_eq!(
+            redact("postgres://alice:s3cr3t@db:5432/app"),
+            "postgres://alice:***@db:5432/app"
+        );
+        assert_eq!(
+            redact("postgresql://alice@db/app"),
+            "postgresql://alice@db/app"
+        );
+        assert_eq!(
+            redact("host=db password=s3cr3t dbname=app"),
+            "host=db password=*** dbname=app"
+        );
+        assert_eq!(
+            redact("host=db password='a b c' dbname=app"),
+            "host=db password=*** dbname=app"
+        );
+        assert_eq!(
+            redact("postgres://h/db?user=a&password=zz&x=1"),
+            "postgres://h/db?user=a&password=***&x=1"
+        );
         let shown = DatabaseUrl::parse("postgres://a:pw@h/d").unwrap().display();
         assert!(!shown.contains("pw"), "{shown}");
     }
