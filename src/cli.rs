@@ -17,7 +17,7 @@ use crate::driver::url::DatabaseUrl;
 use crate::driver::{self, OpenOptions};
 use crate::error::{Error, Result};
 use crate::fixture;
-use crate::runner::{Event, RunReport, Runner, describe};
+use crate::runner::{BackupPolicy, Event, RunReport, Runner, describe};
 
 const ABOUT: &str = "Carry databases from a legacy, integer-versioned migration chain onto an Alembic-compatible revision history, in place, on SQLite and PostgreSQL.";
 
@@ -57,6 +57,12 @@ pub struct Cli {
     /// PostgreSQL schema that holds the application (and ferry's tables)
     #[arg(long, global = true, value_name = "NAME")]
     schema: Option<String>,
+    /// Where the verified SQLite backup taken before the first write goes (default: beside the file)
+    #[arg(long, global = true, value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
+    /// Skip the SQLite backup before the first write
+    #[arg(long, global = true, conflicts_with = "backup_dir")]
+    no_backup: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -309,30 +315,32 @@ fn runner<'a>(
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
-    Runner {
-        set,
-        graph,
-        driver: db,
-        lock_timeout: Duration::from_secs(cli.lock_timeout),
-        on_event: Box::new(move |event| {
-            let Some(bar) = &bar else { return };
-            match event {
-                Event::Planned { total } => bar.set_length(total as u64),
-                Event::Started { label, .. } => bar.set_message(label.to_string()),
-                Event::Finished {
-                    index,
-                    label,
-                    duration,
-                } => {
-                    bar.set_position(index as u64 + 1);
-                    bar.println(format!("  {label} ({} ms)", duration.as_millis()));
-                    if bar.position() == bar.length().unwrap_or(0) {
-                        bar.finish_and_clear();
-                    }
+    let mut runner = Runner::new(set, graph, db);
+    runner.lock_timeout = Duration::from_secs(cli.lock_timeout);
+    runner.backup = match (&cli.backup_dir, cli.no_backup) {
+        (_, true) => BackupPolicy::Off,
+        (Some(dir), false) => BackupPolicy::Into(dir.clone()),
+        (None, false) => BackupPolicy::Beside,
+    };
+    runner.on_event = Box::new(move |event| {
+        let Some(bar) = &bar else { return };
+        match event {
+            Event::Planned { total } => bar.set_length(total as u64),
+            Event::Started { label, .. } => bar.set_message(label.to_string()),
+            Event::Finished {
+                index,
+                label,
+                duration,
+            } => {
+                bar.set_position(index as u64 + 1);
+                bar.println(format!("  {label} ({} ms)", duration.as_millis()));
+                if bar.position() == bar.length().unwrap_or(0) {
+                    bar.finish_and_clear();
                 }
             }
-        }),
-    }
+        }
+    });
+    runner
 }
 
 fn write(
@@ -372,9 +380,12 @@ fn write(
             report.steps.len()
         ));
     }
+    if let Some(b) = &report.backup {
+        text.push_str(&format!("backup:  {} (verified)\n", b.path.display()));
+    }
     Ok(Output::ok(
         text,
-        json!({"database": url.display(), "before": report.before, "steps": report.steps, "heads": report.heads}),
+        json!({"database": url.display(), "before": report.before, "steps": report.steps, "heads": report.heads, "backup": report.backup}),
     ))
 }
 

@@ -41,13 +41,15 @@ pub enum Error {
     Refused { state: &'static str, reason: String },
     /// A step failed and was rolled back (exit 4).
     #[error(
-        "{step} failed and was rolled back: {source}{}\nThe database is at {position}; fix the cause and run `ferry upgrade` again to continue from there.",
-        source.statement.as_deref().map(|s| format!("\n  in statement: {s}")).unwrap_or_default()
+        "{step} failed and was rolled back: {source}{}\nThe database is at {position}; fix the cause and run `ferry upgrade` again to continue from there.{}",
+        source.statement.as_deref().map(|s| format!("\n  in statement: {s}")).unwrap_or_default(),
+        backup.as_ref().map(|b| format!("\nA verified backup taken before this run is at {}; to restore it, {}.", b.path.display(), b.restore)).unwrap_or_default()
     )]
     StepFailed {
         step: String,
         position: String,
         source: DbError,
+        backup: Option<crate::driver::Backup>,
     },
     /// Another process holds the lock (exit 5).
     #[error(

@@ -81,6 +81,8 @@ pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunRep
             )));
         }
     };
+    // The database starts empty: there is nothing a backup could protect.
+    runner.backup = crate::runner::BackupPolicy::Off;
     runner.locked(|r| {
         let before = r.detect()?;
         if before != State::Empty {
@@ -122,6 +124,7 @@ pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunRep
             before,
             steps,
             heads: Vec::new(),
+            backup: None,
         })
     })
 }

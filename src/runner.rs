@@ -11,7 +11,9 @@ use crate::core::guard::{self, Segment};
 use crate::core::plan::{self, Plan, Step};
 use crate::core::set::{MigrationSet, digest};
 use crate::core::state::{self, State};
-use crate::driver::Driver;
+use std::path::PathBuf;
+
+use crate::driver::{Backup, Driver};
 use crate::error::{DbError, Error, Result};
 
 /// Progress of a run, for the progress bar.
@@ -48,6 +50,18 @@ pub struct RunReport {
     pub before: State,
     pub steps: Vec<StepReport>,
     pub heads: Vec<String>,
+    /// The verified copy taken before the first write, if any.
+    pub backup: Option<Backup>,
+}
+
+/// Where the backup before a run's first write goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BackupPolicy {
+    /// Next to the database file.
+    #[default]
+    Beside,
+    Into(PathBuf),
+    Off,
 }
 
 pub struct Runner<'a> {
@@ -55,7 +69,10 @@ pub struct Runner<'a> {
     pub graph: &'a Graph,
     pub driver: &'a mut dyn Driver,
     pub lock_timeout: Duration,
+    pub backup: BackupPolicy,
     pub on_event: Box<dyn FnMut(Event<'_>) + 'a>,
+    /// The backup this run took, named in any failure after it.
+    taken: Option<Backup>,
 }
 
 /// Who holds a lock: written where other processes can read it.
@@ -70,6 +87,19 @@ pub fn holder_description() -> String {
 }
 
 impl<'a> Runner<'a> {
+    /// A runner with the defaults: 60 s lock timeout, backups beside the file, no progress.
+    pub fn new(set: &'a MigrationSet, graph: &'a Graph, driver: &'a mut dyn Driver) -> Runner<'a> {
+        Runner {
+            set,
+            graph,
+            driver,
+            lock_timeout: Duration::from_secs(60),
+            backup: BackupPolicy::default(),
+            on_event: Box::new(|_| {}),
+            taken: None,
+        }
+    }
+
     /// Reads the state. Writes nothing.
     pub fn detect(&mut self) -> Result<State> {
         let probe = bookkeeping::probe(self.driver, self.set)
@@ -137,6 +167,7 @@ impl<'a> Runner<'a> {
                     skipped_guards: Vec::new(),
                 }],
                 heads: after,
+                backup: r.taken.clone(),
             })
         })
     }
@@ -181,6 +212,21 @@ impl<'a> Runner<'a> {
             // Fails early (exit 2) for a marker kind this dialect lacks.
             bookkeeping::marker_sql(self.set, self.driver.dialect(), 0)?;
         }
+        if !plan.steps.is_empty() && before != State::Empty && self.taken.is_none() {
+            let dir = match &self.backup {
+                BackupPolicy::Off => None,
+                BackupPolicy::Beside => Some(None),
+                BackupPolicy::Into(d) => Some(Some(d.as_path())),
+            };
+            if let Some(dir) = dir {
+                self.taken = self.driver.backup(dir).map_err(|e| Error::Io {
+                    path: "backup".into(),
+                    message: format!(
+                        "{e} (pass --backup-dir DIR to write it elsewhere, or --no-backup)"
+                    ),
+                })?;
+            }
+        }
         (self.on_event)(Event::Planned {
             total: plan.steps.len(),
         });
@@ -220,6 +266,7 @@ impl<'a> Runner<'a> {
             before,
             steps: reports,
             heads,
+            backup: self.taken.clone(),
         })
     }
 
@@ -359,6 +406,7 @@ impl<'a> Runner<'a> {
                     step: format!("{label} (run outside a transaction: statements before the failing one stay applied)"),
                     position: position.to_string(),
                     source,
+                    backup: self.taken.clone(),
                 }),
                 None => Ok(Vec::new()),
             };
@@ -401,10 +449,12 @@ impl<'a> Runner<'a> {
         position: &str,
         work: impl FnOnce(&mut dyn Driver) -> Result<(), DbError>,
     ) -> Result<()> {
+        let backup = self.taken.clone();
         let failed = |source: DbError| Error::StepFailed {
             step: label.to_string(),
             position: position.to_string(),
             source,
+            backup: backup.clone(),
         };
         self.driver.begin().map_err(failed)?;
         let result = work(self.driver).and_then(|()| self.driver.commit());

@@ -15,33 +15,64 @@ fn every_legacy_version_upgrades_to_the_fresh_install_schema() {
     let set = reference_set();
     let graph = Graph::new(&set).unwrap();
     let dirs = TestDirs::of(&set, None);
-    assert!(dirs.seeds.is_some(), "the reference set has seeds in tests/seeds");
-    let head: Vec<String> = graph.heads().iter().map(|&n| graph.id(n).to_string()).collect();
+    assert!(
+        dirs.seeds.is_some(),
+        "the reference set has seeds in tests/seeds"
+    );
+    let head: Vec<String> = graph
+        .heads()
+        .iter()
+        .map(|&n| graph.id(n).to_string())
+        .collect();
     on_both(|dialect| {
         let fresh = fresh_schema(dialect, &set);
-        let versions = (0..=i64::from(set.cap())).chain(set.superseded.keys().map(|&v| i64::from(v)));
+        let versions =
+            (0..=i64::from(set.cap())).chain(set.superseded.keys().map(|&v| i64::from(v)));
         for n in versions {
             let db = TestDb::new(dialect);
             let mut d = db.open();
-            fixture::legacy(&mut runner(&set, &graph, d.as_mut()), n, &dirs).unwrap_or_else(|e| panic!("fixture {n}: {e}"));
+            fixture::legacy(&mut runner(&set, &graph, d.as_mut()), n, &dirs)
+                .unwrap_or_else(|e| panic!("fixture {n}: {e}"));
             drop(d);
             let before = db.row_counts();
             if n >= 1 {
-                assert!(before.values().sum::<i64>() > 0, "legacy {n}: the seeds inserted rows");
+                assert!(
+                    before.values().sum::<i64>() > 0,
+                    "legacy {n}: the seeds inserted rows"
+                );
             }
             let mut d = db.open();
-            let report = runner(&set, &graph, d.as_mut()).upgrade("head").unwrap_or_else(|e| panic!("upgrade from {n}: {e}"));
+            let report = runner(&set, &graph, d.as_mut())
+                .upgrade("head")
+                .unwrap_or_else(|e| panic!("upgrade from {n}: {e}"));
             drop(d);
             assert_eq!(report.heads, head);
-            assert_same_schema(&fresh, &db.snapshot(&set), &format!("{} legacy {n} → head", dialect.name()));
+            assert_same_schema(
+                &fresh,
+                &db.snapshot(&set),
+                &format!("{} legacy {n} → head", dialect.name()),
+            );
             let after = db.row_counts();
             for (table, count) in &before {
-                let now = after.get(table).unwrap_or_else(|| panic!("legacy {n}: table {table} vanished"));
-                assert!(now >= count, "legacy {n}: {table} had {count} rows, has {now}");
+                let now = after
+                    .get(table)
+                    .unwrap_or_else(|| panic!("legacy {n}: table {table} vanished"));
+                assert!(
+                    now >= count,
+                    "legacy {n}: {table} had {count} rows, has {now}"
+                );
             }
             assert_eq!(db.versions(), head, "legacy {n}: version table");
-            let expected_marker = if n > i64::from(set.cap()) { n } else { i64::from(set.cap()) };
-            assert_eq!(db.marker(), Some(expected_marker.to_string()), "legacy {n}: marker");
+            let expected_marker = if n > i64::from(set.cap()) {
+                n
+            } else {
+                i64::from(set.cap())
+            };
+            assert_eq!(
+                db.marker(),
+                Some(expected_marker.to_string()),
+                "legacy {n}: marker"
+            );
             ferry(&["check", "-d", &db.url]).expect(0);
         }
     });
@@ -59,12 +90,27 @@ fn superseded_version_upgrades_through_the_guarded_revision() {
         assert_eq!(status["state"], "legacy");
         assert_eq!(status["legacy_version"], 26);
         assert_eq!(status["detail"]["revision"], "0005_llm_context_length");
-        let run = ferry(&["upgrade", "-d", &db.url, "--json"]).expect(0).json();
+        let run = ferry(&["upgrade", "-d", &db.url, "--json"])
+            .expect(0)
+            .json();
         let steps = run["steps"].as_array().unwrap();
-        let ctx = steps.iter().find(|s| s["revision"] == "0005_llm_context_length").expect("0005 ran");
-        assert_eq!(ctx["skipped_guards"][0], "if-missing column llm_models.context_length");
-        assert!(steps.iter().all(|s| s["kind"] != "legacy"), "no legacy step replays");
-        assert_same_schema(&fresh_schema(dialect, &set), &db.snapshot(&set), "26 → head");
+        let ctx = steps
+            .iter()
+            .find(|s| s["revision"] == "0005_llm_context_length")
+            .expect("0005 ran");
+        assert_eq!(
+            ctx["skipped_guards"][0],
+            "if-missing column llm_models.context_length"
+        );
+        assert!(
+            steps.iter().all(|s| s["kind"] != "legacy"),
+            "no legacy step replays"
+        );
+        assert_same_schema(
+            &fresh_schema(dialect, &set),
+            &db.snapshot(&set),
+            "26 → head",
+        );
     });
 }
 
@@ -72,7 +118,11 @@ fn superseded_version_upgrades_through_the_guarded_revision() {
 #[test]
 fn refused_states_leave_the_database_unchanged() {
     let cases: [(&str, &str, &[&str]); 4] = [
-        ("CREATE TABLE customers (id INTEGER PRIMARY KEY);", "", &["unversioned", "customers", "--assume-legacy"]),
+        (
+            "CREATE TABLE customers (id INTEGER PRIMARY KEY);",
+            "",
+            &["unversioned", "customers", "--assume-legacy"],
+        ),
         (
             "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY); INSERT INTO alembic_version VALUES ('0099_from_the_future');",
             "",
@@ -105,7 +155,9 @@ fn refused_states_leave_the_database_unchanged() {
                     assert!(run.stderr.contains(w), "{a:?}: {w:?} not in {}", run.stderr);
                 }
             }
-            let json = ferry(&["upgrade", "--json", "-d", &db.url]).expect(3).json();
+            let json = ferry(&["upgrade", "--json", "-d", &db.url])
+                .expect(3)
+                .json();
             assert_eq!(json["error"]["code"], 3);
             assert_eq!(json["error"]["kind"], "refused");
             ferry(&["status", "-d", &db.url]);
@@ -122,7 +174,11 @@ fn a_file_that_is_not_a_database_exits_6_unchanged() {
     let before = std::fs::read(&path).unwrap();
     for cmd in ["upgrade", "status", "check"] {
         let run = ferry(&[cmd, "-d", path.to_str().unwrap()]).expect(6);
-        assert!(run.stderr.contains("not a usable SQLite database"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("not a usable SQLite database"),
+            "{}",
+            run.stderr
+        );
     }
     assert_eq!(std::fs::read(&path).unwrap(), before);
     let run = ferry(&["upgrade", "-d", dir.path().to_str().unwrap()]).expect(6);
@@ -137,7 +193,12 @@ fn a_tampered_runtime_set_exits_2_and_touches_nothing() {
         (
             |s| {
                 let f = s.join("legacy/001_create_core_tables");
-                let file = std::fs::read_dir(&f).unwrap().next().unwrap().unwrap().path();
+                let file = std::fs::read_dir(&f)
+                    .unwrap()
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .path();
                 let mut t = std::fs::read_to_string(&file).unwrap();
                 t.push_str("\n-- a harmless-looking edit\n");
                 std::fs::write(file, t).unwrap();
@@ -145,13 +206,24 @@ fn a_tampered_runtime_set_exits_2_and_touches_nothing() {
             "edited after the freeze",
         ),
         (
-            |s| std::fs::write(s.join("legacy/003_create_model_providers/up.extra.sql"), "SELECT 1;").unwrap(),
+            |s| {
+                std::fs::write(
+                    s.join("legacy/003_create_model_providers/up.extra.sql"),
+                    "SELECT 1;",
+                )
+                .unwrap()
+            },
             "unexpected file",
         ),
         (
             |s| {
                 let dir = s.join("legacy/025_add_llm_models_vision");
-                let file = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+                let file = std::fs::read_dir(&dir)
+                    .unwrap()
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .path();
                 std::fs::remove_file(file).unwrap();
             },
             "legacy/",
@@ -160,7 +232,11 @@ fn a_tampered_runtime_set_exits_2_and_touches_nothing() {
             |s| {
                 let dir = s.join("revisions/0007_a_revision_id_that_is_far_too_long_for_alembic");
                 std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(dir.join("revision.toml"), "down = \"0006_kb_documents_status_index\"\n").unwrap();
+                std::fs::write(
+                    dir.join("revision.toml"),
+                    "down = \"0006_kb_documents_status_index\"\n",
+                )
+                .unwrap();
                 std::fs::write(dir.join("up.sql"), "SELECT 1;").unwrap();
             },
             "at most 32",
@@ -174,8 +250,19 @@ fn a_tampered_runtime_set_exits_2_and_touches_nothing() {
             ferry(&["fixture", "--legacy", "4", "-d", &db.url]).expect(0);
             let before = db.fingerprint();
             tamper(&set);
-            let run = ferry(&["upgrade", "-d", &db.url, "--migrations", set.to_str().unwrap()]).expect(2);
-            assert!(run.stderr.contains(message), "{message:?} not in {}", run.stderr);
+            let run = ferry(&[
+                "upgrade",
+                "-d",
+                &db.url,
+                "--migrations",
+                set.to_str().unwrap(),
+            ])
+            .expect(2);
+            assert!(
+                run.stderr.contains(message),
+                "{message:?} not in {}",
+                run.stderr
+            );
             ferry(&["lint", "--migrations", set.to_str().unwrap()]).expect(2);
             assert_eq!(db.fingerprint(), before);
         }
@@ -190,7 +277,11 @@ fn a_failing_revision_rolls_back_whole() {
         let set_dir = copy_reference_set(tmp.path());
         let rev = set_dir.join("revisions/0007_broken");
         std::fs::create_dir_all(&rev).unwrap();
-        std::fs::write(rev.join("revision.toml"), "down = \"0006_kb_documents_status_index\"\nmessage = \"broken\"\n").unwrap();
+        std::fs::write(
+            rev.join("revision.toml"),
+            "down = \"0006_kb_documents_status_index\"\nmessage = \"broken\"\n",
+        )
+        .unwrap();
         std::fs::write(
             rev.join("up.sql"),
             "CREATE TABLE half_done (id INTEGER PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\nCREATE TABLE never (id INTEGER);\n",
@@ -201,14 +292,35 @@ fn a_failing_revision_rolls_back_whole() {
         let db = TestDb::new(dialect);
         ferry(&["upgrade", "0006", "-d", &db.url, "--migrations", set]).expect(0);
         let run = ferry(&["upgrade", "-d", &db.url, "--migrations", set]).expect(4);
-        assert!(run.stderr.contains("upgrade 0007_broken failed and was rolled back"), "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("upgrade 0007_broken failed and was rolled back"),
+            "{}",
+            run.stderr
+        );
         assert!(run.stderr.contains("no_such_table"), "{}", run.stderr);
-        assert!(run.stderr.contains("at revision 0006_kb_documents_status_index"), "{}", run.stderr);
-        assert!(!db.tables().contains(&"half_done".to_string()), "nothing of the failed revision remains");
+        assert!(
+            run.stderr
+                .contains("at revision 0006_kb_documents_status_index"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            !db.tables().contains(&"half_done".to_string()),
+            "nothing of the failed revision remains"
+        );
         assert_eq!(db.versions(), vec!["0006_kb_documents_status_index"]);
-        let failed = db.scalar("SELECT COUNT(*) FROM ferry_history WHERE revision = '0007_broken' AND NOT success");
-        assert_eq!(failed.as_deref(), Some("1"), "the failure is in the audit trail");
-        let json = ferry(&["upgrade", "--json", "-d", &db.url, "--migrations", set]).expect(4).json();
+        let failed = db.scalar(
+            "SELECT COUNT(*) FROM ferry_history WHERE revision = '0007_broken' AND NOT success",
+        );
+        assert_eq!(
+            failed.as_deref(),
+            Some("1"),
+            "the failure is in the audit trail"
+        );
+        let json = ferry(&["upgrade", "--json", "-d", &db.url, "--migrations", set])
+            .expect(4)
+            .json();
         assert_eq!(json["error"]["kind"], "step_failed");
     });
 }
@@ -220,19 +332,36 @@ fn the_cascade_trap_keeps_every_child_row() {
     let rebuilt = "pipelines";
     on_both(|dialect| {
         let db = TestDb::new(dialect);
-        ferry(&["fixture", "--legacy", "11", "--seeds", "tests/seeds", "-d", &db.url]).expect(0);
+        ferry(&[
+            "fixture",
+            "--legacy",
+            "11",
+            "--seeds",
+            "tests/seeds",
+            "-d",
+            &db.url,
+        ])
+        .expect(0);
         let schema = db.snapshot(&set);
         let children: Vec<String> = schema
             .tables
             .iter()
             .filter(|(_, t)| {
-                t.constraints.values().any(|c| c.contains("ON DELETE CASCADE") && c.contains(&format!("REFERENCES {rebuilt}")))
+                t.constraints.values().any(|c| {
+                    c.contains("ON DELETE CASCADE") && c.contains(&format!("REFERENCES {rebuilt}"))
+                })
             })
             .map(|(name, _)| name.clone())
             .collect();
-        assert!(!children.is_empty(), "{rebuilt} has cascading children at legacy 11");
+        assert!(
+            !children.is_empty(),
+            "{rebuilt} has cascading children at legacy 11"
+        );
         let before = db.row_counts();
-        assert!(children.iter().any(|c| before[c] > 0), "the seeds fill the children");
+        assert!(
+            children.iter().any(|c| before[c] > 0),
+            "the seeds fill the children"
+        );
         ferry(&["upgrade", "-d", &db.url]).expect(0);
         let after = db.row_counts();
         for child in &children {
@@ -259,9 +388,17 @@ fn check_downgrade_and_reupgrade() {
         ferry(&["downgrade", "base", "-d", &db.url]).expect(0);
         assert_eq!(db.versions(), vec!["0001_baseline"]);
         let below = ferry(&["downgrade", "-1", "-d", &db.url]).expect(2);
-        assert!(below.stderr.contains("below the baseline"), "{}", below.stderr);
+        assert!(
+            below.stderr.contains("below the baseline"),
+            "{}",
+            below.stderr
+        );
         ferry(&["upgrade", "-d", &db.url]).expect(0);
-        assert_same_schema(&head, &db.snapshot(&set), "after downgrade base and upgrade");
+        assert_same_schema(
+            &head,
+            &db.snapshot(&set),
+            "after downgrade base and upgrade",
+        );
         let noop = ferry(&["upgrade", "-d", &db.url]).expect(0);
         assert!(noop.stdout.contains("nothing to do"), "{}", noop.stdout);
     });
@@ -283,13 +420,34 @@ fn another_projects_set_with_a_single_row_marker() {
             "[legacy]\ncap = 2\nmarker = { kind = \"single-row\", table = \"schema_version\", column = \"version\" }\n\
              [baseline]\nrevision = \"v1\"\n[revisions]\nversion_table = \"shop_versions\"\n",
         );
-        w("legacy/001_orders/up.sql", "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL);\n");
-        w("legacy/002_note/up.sql", "ALTER TABLE orders ADD COLUMN note TEXT;\n");
-        w("baseline/sqlite.sql", "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL, note TEXT);\n");
-        w("baseline/postgres.sql", "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL, note TEXT);\n");
-        w("revisions/v2_paid/revision.toml", "down = \"v1\"\nmessage = \"paid flag\"\n");
-        w("revisions/v2_paid/up.sql", "ALTER TABLE orders ADD COLUMN paid BOOLEAN NOT NULL DEFAULT FALSE;\n");
-        w("revisions/v2_paid/down.sql", "ALTER TABLE orders DROP COLUMN paid;\n");
+        w(
+            "legacy/001_orders/up.sql",
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL);\n",
+        );
+        w(
+            "legacy/002_note/up.sql",
+            "ALTER TABLE orders ADD COLUMN note TEXT;\n",
+        );
+        w(
+            "baseline/sqlite.sql",
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL, note TEXT);\n",
+        );
+        w(
+            "baseline/postgres.sql",
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER NOT NULL, note TEXT);\n",
+        );
+        w(
+            "revisions/v2_paid/revision.toml",
+            "down = \"v1\"\nmessage = \"paid flag\"\n",
+        );
+        w(
+            "revisions/v2_paid/up.sql",
+            "ALTER TABLE orders ADD COLUMN paid BOOLEAN NOT NULL DEFAULT FALSE;\n",
+        );
+        w(
+            "revisions/v2_paid/down.sql",
+            "ALTER TABLE orders DROP COLUMN paid;\n",
+        );
         let set = root.to_str().unwrap();
         ferry(&["lint", "--migrations", set]).expect(2);
         ferry(&["lint", "--freeze", "--migrations", set]).expect(0);
@@ -297,16 +455,43 @@ fn another_projects_set_with_a_single_row_marker() {
         ferry(&["lint", "--migrations", set]).expect(0);
 
         let db = TestDb::new(dialect);
-        ferry(&["fixture", "--legacy", "1", "-d", &db.url, "--migrations", set]).expect(0);
+        ferry(&[
+            "fixture",
+            "--legacy",
+            "1",
+            "-d",
+            &db.url,
+            "--migrations",
+            set,
+        ])
+        .expect(0);
         db.exec("INSERT INTO orders (id, total) VALUES (1, 100), (2, 250);");
-        assert_eq!(db.scalar("SELECT CAST(version AS TEXT) FROM schema_version").as_deref(), Some("1"));
-        let status = ferry(&["status", "--json", "-d", &db.url, "--migrations", set]).expect(0).json();
+        assert_eq!(
+            db.scalar("SELECT CAST(version AS TEXT) FROM schema_version")
+                .as_deref(),
+            Some("1")
+        );
+        let status = ferry(&["status", "--json", "-d", &db.url, "--migrations", set])
+            .expect(0)
+            .json();
         assert_eq!(status["legacy_version"], 1);
         assert_eq!(status["heads"][0], "v2_paid");
         ferry(&["upgrade", "-d", &db.url, "--migrations", set]).expect(0);
-        assert_eq!(db.scalar("SELECT CAST(version AS TEXT) FROM schema_version").as_deref(), Some("2"));
-        assert_eq!(db.scalar("SELECT version_num FROM shop_versions").as_deref(), Some("v2_paid"));
-        assert_eq!(db.scalar("SELECT COUNT(*) FROM orders WHERE NOT paid").as_deref(), Some("2"));
+        assert_eq!(
+            db.scalar("SELECT CAST(version AS TEXT) FROM schema_version")
+                .as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            db.scalar("SELECT version_num FROM shop_versions")
+                .as_deref(),
+            Some("v2_paid")
+        );
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM orders WHERE NOT paid")
+                .as_deref(),
+            Some("2")
+        );
         ferry(&["check", "-d", &db.url, "--migrations", set]).expect(0);
         // The compiled-in set does not know this database's tables: it refuses, it never guesses.
         ferry(&["upgrade", "-d", &db.url]).expect(3);
@@ -319,7 +504,10 @@ fn user_version_marker_on_sqlite() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("s");
     for (p, t) in [
-        ("ferry.toml", "[legacy]\ncap = 1\nmarker = { kind = \"user-version\" }\n[baseline]\nrevision = \"base\"\n"),
+        (
+            "ferry.toml",
+            "[legacy]\ncap = 1\nmarker = { kind = \"user-version\" }\n[baseline]\nrevision = \"base\"\n",
+        ),
         ("legacy/001_t/up.sql", "CREATE TABLE t (x INTEGER);"),
         ("baseline/sqlite.sql", "CREATE TABLE t (x INTEGER);"),
     ] {
@@ -329,7 +517,16 @@ fn user_version_marker_on_sqlite() {
     let set = root.to_str().unwrap();
     ferry(&["lint", "--freeze", "--migrations", set]).expect(0);
     let db = TestDb::new(Dialect::Sqlite);
-    ferry(&["fixture", "--legacy", "1", "-d", &db.url, "--migrations", set]).expect(0);
+    ferry(&[
+        "fixture",
+        "--legacy",
+        "1",
+        "-d",
+        &db.url,
+        "--migrations",
+        set,
+    ])
+    .expect(0);
     assert_eq!(db.scalar("PRAGMA user_version").as_deref(), Some("1"));
     ferry(&["upgrade", "-d", &db.url, "--migrations", set]).expect(0);
     assert_eq!(db.versions(), vec!["base"]);
@@ -354,12 +551,19 @@ fn read_only_commands_never_create_a_file() {
 fn global_options_go_before_or_after_the_command() {
     let db = TestDb::new(Dialect::Sqlite);
     let a = ferry(&["--json", "-d", &db.url, "status"]).expect(0).json();
-    let b = ferry(&["status", "--json", "--database", &db.url]).expect(0).json();
+    let b = ferry(&["status", "--json", "--database", &db.url])
+        .expect(0)
+        .json();
     assert_eq!(a, b);
     let quiet = ferry(&["upgrade", "-q", "-d", &db.url]).expect(0);
     assert!(quiet.stdout.is_empty(), "{}", quiet.stdout);
     let bad = ferry(&["status", "--json"]).expect(2).json();
-    assert!(bad["error"]["message"].as_str().unwrap().contains("--database"));
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--database")
+    );
     ferry(&["frobnicate"]).expect(2);
     let help = ferry(&["--help"]).expect(0);
     assert!(help.stdout.contains("Exit codes"), "{}", help.stdout);
@@ -371,11 +575,83 @@ fn a_second_runner_waits_then_exits_5() {
     let db = TestDb::new(Dialect::Sqlite);
     ferry(&["upgrade", "-d", &db.url]).expect(0);
     let mut holder = db.open();
-    assert_eq!(holder.lock(std::time::Duration::from_secs(1)).unwrap(), Ok(()));
+    assert_eq!(
+        holder.lock(std::time::Duration::from_secs(1)).unwrap(),
+        Ok(())
+    );
     let started = std::time::Instant::now();
     let run = ferry(&["upgrade", "--lock-timeout", "1", "-d", &db.url]).expect(5);
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
-    assert!(run.stderr.contains(&format!("pid {}", std::process::id())), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("pid {}", std::process::id())),
+        "{}",
+        run.stderr
+    );
     holder.unlock().unwrap();
     ferry(&["upgrade", "--lock-timeout", "1", "-d", &db.url]).expect(0);
+}
+
+/// A SQLite bridge first writes a verified copy beside the file (never over an existing one);
+/// a failure names it; `--no-backup` skips it; a fresh install needs none.
+#[test]
+fn a_verified_backup_comes_before_the_first_write() {
+    let db = TestDb::new(Dialect::Sqlite);
+    let dir = db.path.as_ref().unwrap().parent().unwrap().to_path_buf();
+    let backups = || -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains(".ferry-backup-"))
+            .collect();
+        v.sort();
+        v
+    };
+    ferry(&[
+        "fixture",
+        "--legacy",
+        "5",
+        "--seeds",
+        "tests/seeds",
+        "-d",
+        &db.url,
+    ])
+    .expect(0);
+    assert!(
+        backups().is_empty(),
+        "building into an empty database needs no backup"
+    );
+    let before = db.row_counts();
+    let run = ferry(&["upgrade", "0002", "--json", "-d", &db.url])
+        .expect(0)
+        .json();
+    let path = std::path::PathBuf::from(run["backup"]["path"].as_str().expect("a backup path"));
+    assert_eq!(backups(), vec![path.clone()]);
+    let copy = TestDb::sqlite_at(&path);
+    assert!(
+        copy.row_counts() == before,
+        "the copy holds the rows the database had"
+    );
+    assert_eq!(
+        copy.marker().as_deref(),
+        Some("5"),
+        "the copy is the database as it was"
+    );
+    assert!(!copy.tables().contains(&"alembic_version".to_string()));
+    // A second run the same second gets a new name, never overwriting the first.
+    ferry(&["upgrade", "0003", "-d", &db.url]).expect(0);
+    ferry(&["upgrade", "0004", "-d", &db.url]).expect(0);
+    assert_eq!(backups().len(), 3);
+    ferry(&["upgrade", "--no-backup", "-d", &db.url]).expect(0);
+    assert_eq!(backups().len(), 3);
+    let elsewhere = tempfile::tempdir().unwrap();
+    ferry(&[
+        "downgrade",
+        "-1",
+        "--backup-dir",
+        elsewhere.path().to_str().unwrap(),
+        "-d",
+        &db.url,
+    ])
+    .expect(0);
+    assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 1);
 }

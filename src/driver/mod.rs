@@ -6,6 +6,7 @@ pub mod postgres;
 pub mod sqlite;
 pub mod url;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::core::guard::Object;
@@ -72,6 +73,20 @@ pub trait Driver {
 
     /// The column definition of an auto-numbered primary key (for ferry_history).
     fn serial_primary_key(&self) -> &'static str;
+
+    /// Copies the database before the first write of a run and verifies the copy, where the
+    /// dialect can (SQLite files); `None` where it cannot (in memory, a server).
+    fn backup(&mut self, _dir: Option<&Path>) -> Result<Option<Backup>, DbError> {
+        Ok(None)
+    }
+}
+
+/// A verified copy of the database, taken before a run's first write.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Backup {
+    pub path: PathBuf,
+    /// How to put it back, in words an operator can run.
+    pub restore: String,
 }
 
 /// Opens a database.

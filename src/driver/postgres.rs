@@ -12,7 +12,6 @@
 //!   `CREATE INDEX CONCURRENTLY` on the main connection never waits for it); its key is derived
 //!   from the database and the schema, and it dies with the connection.
 
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,7 +91,11 @@ impl Target {
             SslChoice::Require | SslChoice::VerifyCa | SslChoice::VerifyFull => SslMode::Require,
         });
         if config.get_application_name().is_none() {
-            config.application_name(&format!("ferry {} pid {}", env!("CARGO_PKG_VERSION"), std::process::id()));
+            config.application_name(&format!(
+                "ferry {} pid {}",
+                env!("CARGO_PKG_VERSION"),
+                std::process::id()
+            ));
         }
         if config.get_connect_timeout().is_none() {
             // An unreachable host must not hang a run for the kernel's TCP timeout.
@@ -100,7 +103,10 @@ impl Target {
         }
         let tls = match choice {
             SslChoice::Disable => Tls::Off,
-            _ => Tls::Rustls(tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(choice, rootcert.as_deref())?)),
+            _ => Tls::Rustls(tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(
+                choice,
+                rootcert.as_deref(),
+            )?)),
         };
         Ok(Target { config, tls })
     }
@@ -125,7 +131,9 @@ fn take_ssl_params(conn: &str) -> Result<(String, Option<String>, Option<String>
             "sslmode" => sslmode = Some(value),
             "sslrootcert" => rootcert = Some(value),
             "sslcert" | "sslkey" | "sslpassword" => {
-                return Err(format!("{key}: client certificates are not supported by ferry; authenticate with a password"));
+                return Err(format!(
+                    "{key}: client certificates are not supported by ferry; authenticate with a password"
+                ));
             }
             _ => return Ok(false),
         }
@@ -142,13 +150,20 @@ fn take_ssl_params(conn: &str) -> Result<(String, Option<String>, Option<String>
                 kept.push(pair);
             }
         }
-        let cleaned = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+        let cleaned = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
         return Ok((cleaned, sslmode, rootcert));
     }
     let mut kept = Vec::new();
     for (k, v) in libpq_pairs(conn)? {
         if !take(&k, v.clone())? {
-            kept.push(format!("{k}='{}'", v.replace('\\', "\\\\").replace('\'', "\\'")));
+            kept.push(format!(
+                "{k}='{}'",
+                v.replace('\\', "\\\\").replace('\'', "\\'")
+            ));
         }
     }
     Ok((kept.join(" "), sslmode, rootcert))
@@ -169,14 +184,20 @@ fn libpq_pairs(conn: &str) -> Result<Vec<(String, String)>, String> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err(format!("invalid connection string: expected `=` after {key:?}"));
+            return Err(format!(
+                "invalid connection string: expected `=` after {key:?}"
+            ));
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
         if chars.next_if_eq(&'\'').is_some() {
             loop {
                 match chars.next() {
-                    None => return Err(format!("invalid connection string: unterminated quoted value of {key:?}")),
+                    None => {
+                        return Err(format!(
+                            "invalid connection string: unterminated quoted value of {key:?}"
+                        ));
+                    }
                     Some('\'') => break,
                     Some('\\') => value.extend(chars.next()),
                     Some(c) => value.push(c),
@@ -227,14 +248,22 @@ fn tls_config(choice: SslChoice, rootcert: Option<&str>) -> Result<rustls::Clien
     let verifier: Arc<dyn ServerCertVerifier> = match choice {
         SslChoice::VerifyCa | SslChoice::VerifyFull => {
             let roots = Arc::new(root_store(rootcert)?);
-            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
-                .build()
-                .map_err(|e| format!("TLS setup: {e}"))?;
-            if choice == SslChoice::VerifyFull { webpki } else { Arc::new(ChainOnly(webpki)) }
+            let webpki =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+                    .build()
+                    .map_err(|e| format!("TLS setup: {e}"))?;
+            if choice == SslChoice::VerifyFull {
+                webpki
+            } else {
+                Arc::new(ChainOnly(webpki))
+            }
         }
         _ => Arc::new(EncryptOnly(provider)),
     };
-    Ok(builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth())
+    Ok(builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
 }
 
 /// `sslrootcert=FILE` (PEM), or the system's roots plus Mozilla's.
@@ -248,7 +277,9 @@ fn root_store(rootcert: Option<&str>) -> Result<RootCertStore, String> {
                 .map_err(|e| format!("sslrootcert={path}: {e}"))?;
             let (added, _) = roots.add_parsable_certificates(certs);
             if added == 0 {
-                return Err(format!("sslrootcert={path}: no usable certificate in the file"));
+                return Err(format!(
+                    "sslrootcert={path}: no usable certificate in the file"
+                ));
             }
         }
         _ => {
@@ -282,7 +313,12 @@ impl ServerCertVerifier for EncryptOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -291,7 +327,12 @@ impl ServerCertVerifier for EncryptOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -312,7 +353,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -373,7 +417,11 @@ fn describe_hosts(config: &Config) -> String {
             }
         })
         .collect();
-    if hosts.is_empty() { "the default host".into() } else { hosts.join(", ") }
+    if hosts.is_empty() {
+        "the default host".into()
+    } else {
+        hosts.join(", ")
+    }
 }
 
 /// Why a connection failed, in words an operator can act on (never with a password).
@@ -388,7 +436,12 @@ fn connect_message(e: &postgres::Error, config: &Config) -> String {
             "53300" => " — the server has no free connection slots".into(),
             _ => String::new(),
         };
-        let mut text = format!("{}: {}{advice} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+        let mut text = format!(
+            "{}: {}{advice} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
         if let Some(detail) = db.detail() {
             text.push_str(&format!("; {detail}"));
         }
@@ -412,7 +465,12 @@ fn db_error(e: &postgres::Error, script: Option<&str>) -> DbError {
     let Some(db) = e.as_db_error() else {
         return DbError::new(redact(&chain(e)));
     };
-    let mut message = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+    let mut message = format!(
+        "{}: {} (SQLSTATE {})",
+        db.severity(),
+        db.message(),
+        db.code().code()
+    );
     if let Some(detail) = db.detail() {
         message.push_str(&format!("\nDETAIL: {detail}"));
     }
@@ -423,9 +481,15 @@ fn db_error(e: &postgres::Error, script: Option<&str>) -> DbError {
         message.push_str(&format!("\nCONTEXT: {context}"));
     }
     let statement = match (db.position(), script) {
-        (Some(postgres::error::ErrorPosition::Original(at)), Some(script)) => Some(statement_at(script, *at as usize)),
-        (Some(postgres::error::ErrorPosition::Internal { query, .. }), _) => Some(shorten(&normalize_sql(query))),
-        (None, Some(script)) if script.trim().len() <= 300 && !script.trim().trim_end_matches(';').contains(';') => {
+        (Some(postgres::error::ErrorPosition::Original(at)), Some(script)) => {
+            Some(statement_at(script, *at as usize))
+        }
+        (Some(postgres::error::ErrorPosition::Internal { query, .. }), _) => {
+            Some(shorten(&normalize_sql(query)))
+        }
+        (None, Some(script))
+            if script.trim().len() <= 300 && !script.trim().trim_end_matches(';').contains(';') =>
+        {
             // A single statement: that is the one.
             Some(shorten(&normalize_sql(script)))
         }
@@ -441,7 +505,10 @@ fn db_error(e: &postgres::Error, script: Option<&str>) -> DbError {
 /// neighbouring lines of the same statement, cut at the `;` around the position; at most 300
 /// characters, whitespace collapsed.
 pub fn statement_at(script: &str, position: usize) -> String {
-    let at = script.char_indices().nth(position.saturating_sub(1)).map_or(script.len(), |(i, _)| i);
+    let at = script
+        .char_indices()
+        .nth(position.saturating_sub(1))
+        .map_or(script.len(), |(i, _)| i);
     // (start, end) byte offsets of every line, end without the newline.
     let mut lines = Vec::new();
     let mut start = 0;
@@ -452,7 +519,10 @@ pub fn statement_at(script: &str, position: usize) -> String {
     if lines.is_empty() {
         return String::new();
     }
-    let current = lines.iter().position(|&(s, e)| at >= s && at <= e).unwrap_or(lines.len() - 1);
+    let current = lines
+        .iter()
+        .position(|&(s, e)| at >= s && at <= e)
+        .unwrap_or(lines.len() - 1);
     let text = |i: usize| &script[lines[i].0..lines[i].1];
     let ends_statement = |i: usize| {
         let t = text(i).trim();
@@ -469,8 +539,12 @@ pub fn statement_at(script: &str, position: usize) -> String {
     let (region_start, region_end) = (lines[first].0, lines[last].1);
     let at = at.clamp(region_start, region_end);
     // Several statements on one line: cut at the semicolons around the position.
-    let from = script[region_start..at].rfind(';').map_or(region_start, |i| region_start + i + 1);
-    let to = script[at..region_end].find(';').map_or(region_end, |i| at + i);
+    let from = script[region_start..at]
+        .rfind(';')
+        .map_or(region_start, |i| region_start + i + 1);
+    let to = script[at..region_end]
+        .find(';')
+        .map_or(region_end, |i| at + i);
     let mut statement: String = script[from..to]
         .lines()
         .filter(|l| !l.trim_start().starts_with("--"))
@@ -507,7 +581,11 @@ fn unqualify(definition: &str, schema: &str) -> String {
     let mut previous: Option<char> = None;
     let mut rest = definition;
     while let Some(c) = rest.chars().next() {
-        let boundary = if in_string { previous == Some('\'') } else { !previous.is_some_and(is_ident) };
+        let boundary = if in_string {
+            previous == Some('\'')
+        } else {
+            !previous.is_some_and(is_ident)
+        };
         if boundary && let Some(p) = patterns.iter().find(|p| rest.starts_with(p.as_str())) {
             rest = &rest[p.len()..];
             previous = Some('.');
@@ -540,27 +618,54 @@ impl Postgres {
         }
         let target = Target::parse(conn).map_err(&open)?;
         let mut client = target.connect().map_err(&open)?;
-        let setup = |e: postgres::Error| open(format!("preparing the session: {}", db_error(&e, None).message));
+        let setup = |e: postgres::Error| {
+            open(format!(
+                "preparing the session: {}",
+                db_error(&e, None).message
+            ))
+        };
         if let Some(schema) = &options.schema {
-            let present = !client.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[schema]).map_err(setup)?.is_empty();
+            let present = !client
+                .query("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[schema])
+                .map_err(setup)?
+                .is_empty();
             if !present && options.create {
                 client
                     .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema)))
-                    .map_err(|e| open(format!("creating schema {schema}: {}", db_error(&e, None).message)))?;
+                    .map_err(|e| {
+                        open(format!(
+                            "creating schema {schema}: {}",
+                            db_error(&e, None).message
+                        ))
+                    })?;
             }
             // A missing schema (commands that only read) leaves current_schema() NULL: the
             // database then reads as empty.
-            client.batch_execute(&format!("SET search_path TO {}", quote(schema))).map_err(setup)?;
+            client
+                .batch_execute(&format!("SET search_path TO {}", quote(schema)))
+                .map_err(setup)?;
         }
         if !options.busy_timeout.is_zero() {
             client
-                .batch_execute(&format!("SET lock_timeout = '{}ms'", options.busy_timeout.as_millis()))
+                .batch_execute(&format!(
+                    "SET lock_timeout = '{}ms'",
+                    options.busy_timeout.as_millis()
+                ))
                 .map_err(setup)?;
         }
-        let row = client.query_one("SELECT current_database()::text, current_schema()::text", &[]).map_err(setup)?;
+        let row = client
+            .query_one(
+                "SELECT current_database()::text, current_schema()::text",
+                &[],
+            )
+            .map_err(setup)?;
         let database: String = row.get(0);
         let current: Option<String> = row.get(1);
-        let schema = options.schema.clone().or(current).unwrap_or_else(|| "public".into());
+        let schema = options
+            .schema
+            .clone()
+            .or(current)
+            .unwrap_or_else(|| "public".into());
         Ok(Postgres {
             client,
             target,
@@ -582,11 +687,17 @@ impl Postgres {
 
     /// A catalog query with parameters; every column must be text.
     fn fetch(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Rows, DbError> {
-        let rows = self.client.query(sql, params).map_err(|e| db_error(&e, Some(sql)))?;
+        let rows = self
+            .client
+            .query(sql, params)
+            .map_err(|e| db_error(&e, Some(sql)))?;
         rows.iter()
             .map(|row| {
                 (0..row.len())
-                    .map(|i| row.try_get::<_, Option<String>>(i).map_err(|e| DbError::new(chain(&e))))
+                    .map(|i| {
+                        row.try_get::<_, Option<String>>(i)
+                            .map_err(|e| DbError::new(chain(&e)))
+                    })
                     .collect()
             })
             .collect()
@@ -594,7 +705,10 @@ impl Postgres {
 
     /// The schema that unqualified names resolve to now (`None`: it does not exist yet).
     fn current_schema(&mut self) -> Result<Option<String>, DbError> {
-        Ok(self.fetch("SELECT current_schema()::text", &[])?.first().and_then(|r| r.first().cloned().flatten()))
+        Ok(self
+            .fetch("SELECT current_schema()::text", &[])?
+            .first()
+            .and_then(|r| r.first().cloned().flatten()))
     }
 
     /// Who holds the advisory lock `key` of this database.
@@ -667,11 +781,18 @@ impl Driver for Postgres {
     }
 
     fn query(&mut self, sql: &str) -> Result<Rows, DbError> {
-        let messages = self.client.simple_query(sql).map_err(|e| db_error(&e, Some(sql)))?;
+        let messages = self
+            .client
+            .simple_query(sql)
+            .map_err(|e| db_error(&e, Some(sql)))?;
         Ok(messages
             .iter()
             .filter_map(|m| match m {
-                SimpleQueryMessage::Row(row) => Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect()),
+                SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                ),
                 _ => None,
             })
             .collect())
@@ -679,19 +800,27 @@ impl Driver for Postgres {
 
     fn execute(&mut self, script: &str) -> Result<(), DbError> {
         // One simple query: the server parses `$$` bodies, triggers and strings itself.
-        self.client.batch_execute(script).map_err(|e| db_error(&e, Some(script)))
+        self.client
+            .batch_execute(script)
+            .map_err(|e| db_error(&e, Some(script)))
     }
 
     fn begin(&mut self) -> Result<(), DbError> {
-        self.client.batch_execute("BEGIN").map_err(|e| db_error(&e, None))
+        self.client
+            .batch_execute("BEGIN")
+            .map_err(|e| db_error(&e, None))
     }
 
     fn commit(&mut self) -> Result<(), DbError> {
-        self.client.batch_execute("COMMIT").map_err(|e| db_error(&e, None))
+        self.client
+            .batch_execute("COMMIT")
+            .map_err(|e| db_error(&e, None))
     }
 
     fn rollback(&mut self) -> Result<(), DbError> {
-        self.client.batch_execute("ROLLBACK").map_err(|e| db_error(&e, None))
+        self.client
+            .batch_execute("ROLLBACK")
+            .map_err(|e| db_error(&e, None))
     }
 
     fn lock(&mut self, timeout: Duration) -> Result<Result<(), String>, DbError> {
@@ -718,7 +847,10 @@ impl Driver for Postgres {
                 let holder = Self::holder(&mut client, key)?;
                 let _ = client.close();
                 return Ok(Err(holder.unwrap_or_else(|| {
-                    format!("another session holds the advisory lock {key} of database {}", self.database)
+                    format!(
+                        "another session holds the advisory lock {key} of database {}",
+                        self.database
+                    )
                 })));
             }
             std::thread::sleep((timeout - waited).min(Duration::from_millis(100)));
@@ -728,7 +860,9 @@ impl Driver for Postgres {
     fn unlock(&mut self) -> Result<(), DbError> {
         if let Some(mut lock) = self.lock.take() {
             let key = self.lock_key();
-            let released = lock.query_one("SELECT pg_advisory_unlock($1)", &[&key]).map_err(|e| db_error(&e, None));
+            let released = lock
+                .query_one("SELECT pg_advisory_unlock($1)", &[&key])
+                .map_err(|e| db_error(&e, None));
             lock.close().map_err(|e| db_error(&e, None))?;
             released?;
         }
@@ -828,8 +962,15 @@ impl Driver for Postgres {
              WHERE n.nspname = $1 AND c.relkind IN ('v', 'm')",
             &[&ns],
         )? {
-            let kind = if cell(&r, 1) == "m" { "MATERIALIZED VIEW AS " } else { "" };
-            schema.views.insert(cell(&r, 0), format!("{kind}{}", normalize_sql(&cell(&r, 2))));
+            let kind = if cell(&r, 1) == "m" {
+                "MATERIALIZED VIEW AS "
+            } else {
+                ""
+            };
+            schema.views.insert(
+                cell(&r, 0),
+                format!("{kind}{}", normalize_sql(&cell(&r, 2))),
+            );
         }
 
         // Functions and procedures (not aggregates, not those of an extension). Only the
@@ -920,7 +1061,9 @@ fn lock_key(database: &str, schema: &str) -> i64 {
 /// Opens a plain client with ferry's connection handling (URL or key=value, TLS, timeouts,
 /// application name), for tools and tests that need one outside a [`Driver`].
 pub fn connect_client(conn: &str) -> Result<Client, String> {
-    Target::parse(conn).and_then(|t| t.connect()).map_err(|m| redact(&m))
+    Target::parse(conn)
+        .and_then(|t| t.connect())
+        .map_err(|m| redact(&m))
 }
 
 #[cfg(test)]
@@ -951,10 +1094,22 @@ mod tests {
             unqualify("CREATE INDEX ix ON app.t USING btree (a)", "app"),
             "CREATE INDEX ix ON t USING btree (a)"
         );
-        assert_eq!(unqualify("nextval('app.t_id_seq'::regclass)", "app"), "nextval('t_id_seq'::regclass)");
-        assert_eq!(unqualify("FOREIGN KEY (x) REFERENCES \"App\".t(id)", "App"), "FOREIGN KEY (x) REFERENCES t(id)");
-        assert_eq!(unqualify("CHECK (email LIKE '%app.com')", "app"), "CHECK (email LIKE '%app.com')");
-        assert_eq!(unqualify("SELECT myapp.x FROM t", "app"), "SELECT myapp.x FROM t");
+        assert_eq!(
+            unqualify("nextval('app.t_id_seq'::regclass)", "app"),
+            "nextval('t_id_seq'::regclass)"
+        );
+        assert_eq!(
+            unqualify("FOREIGN KEY (x) REFERENCES \"App\".t(id)", "App"),
+            "FOREIGN KEY (x) REFERENCES t(id)"
+        );
+        assert_eq!(
+            unqualify("CHECK (email LIKE '%app.com')", "app"),
+            "CHECK (email LIKE '%app.com')"
+        );
+        assert_eq!(
+            unqualify("SELECT myapp.x FROM t", "app"),
+            "SELECT myapp.x FROM t"
+        );
     }
 
     #[test]
@@ -964,8 +1119,14 @@ mod tests {
         assert_eq!(c, "postgres://u:p@h/db?application_name=x");
         assert_eq!(mode.as_deref(), Some("verify-full"));
         assert_eq!(root.as_deref(), Some("/tmp/ca.pem"));
-        let (c, mode, _) = take_ssl_params("host=/var/run/postgresql dbname = 'my db' sslmode=require password='a\\'b'").unwrap();
-        assert_eq!(c, "host='/var/run/postgresql' dbname='my db' password='a\\'b'");
+        let (c, mode, _) = take_ssl_params(
+            "host=/var/run/postgresql dbname = 'my db' sslmode=require password='a\\'b'",
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            "host='/var/run/postgresql' dbname='my db' password='a\\'b'"
+        );
         assert_eq!(mode.as_deref(), Some("require"));
         assert!(c.parse::<Config>().is_ok());
         assert!(take_ssl_params("host=h sslcert=/x").is_err());

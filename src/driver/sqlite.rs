@@ -14,7 +14,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Batch, Connection, OpenFlags};
 
 use super::url::DatabaseUrl;
-use super::{Driver, OpenOptions, Rows, open_error};
+use super::{Backup, Driver, OpenOptions, Rows, open_error};
 use crate::core::guard::Object;
 use crate::core::schema::{Column, Schema, Table, normalize_sql};
 use crate::core::set::Dialect;
@@ -366,6 +366,80 @@ impl Driver for Sqlite {
 
     fn serial_primary_key(&self) -> &'static str {
         "INTEGER PRIMARY KEY"
+    }
+
+    fn backup(&mut self, dir: Option<&Path>) -> Result<Option<Backup>, DbError> {
+        let Some(db_path) = self.path.clone() else {
+            return Ok(None); // in memory: nothing outlives the process anyway
+        };
+        let dir = match dir {
+            Some(d) => d.to_path_buf(),
+            None => db_path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        let name = db_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "database".into());
+        let stamp: String = crate::bookkeeping::now_utc()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(14)
+            .collect();
+        // A new file, never an existing one: reserve the name with create_new.
+        let mut attempt = 0;
+        let path = loop {
+            let suffix = if attempt == 0 {
+                String::new()
+            } else {
+                format!("-{attempt}")
+            };
+            let candidate = dir.join(format!("{name}.ferry-backup-{stamp}{suffix}"));
+            match File::options()
+                .write(true)
+                .create_new(true)
+                .open(&candidate)
+            {
+                Ok(_) => break candidate,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                    attempt += 1
+                }
+                Err(e) => {
+                    return Err(DbError::new(format!(
+                        "cannot create the backup {}: {e}",
+                        candidate.display()
+                    )));
+                }
+            }
+        };
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            DbError::new(format!(
+                "the backup {} failed ({what}): {e}; nothing was changed",
+                path.display()
+            ))
+        };
+        let mut copy = Connection::open(&path).map_err(|e| fail("open", &e))?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy)
+                .map_err(|e| fail("start", &e))?;
+            // -1: every page in one step, under one read lock, so the copy is consistent.
+            match backup.step(-1).map_err(|e| fail("copy", &e))? {
+                rusqlite::backup::StepResult::Done => {}
+                other => return Err(fail("copy", &format!("{other:?}"))),
+            }
+        }
+        let check: String = copy
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| fail("verify", &e))?;
+        if check != "ok" {
+            return Err(fail("PRAGMA quick_check of the copy", &check));
+        }
+        let restore = format!(
+            "stop the application, then copy {} over {} (and remove any {}-wal / -journal file)",
+            path.display(),
+            db_path.display(),
+            db_path.display()
+        );
+        Ok(Some(Backup { path, restore }))
     }
 }
 

@@ -62,12 +62,26 @@ impl TestDb {
         }
     }
 
+    /// An existing SQLite file (not removed on drop).
+    pub fn sqlite_at(path: &Path) -> TestDb {
+        TestDb {
+            dialect: Dialect::Sqlite,
+            url: format!("sqlite:{}", path.display()),
+            path: Some(path.to_path_buf()),
+            _dir: None,
+            _pg: None,
+        }
+    }
+
     /// Changes whenever anything in the database changes: the file's bytes on SQLite (a
     /// missing file included), every object and row on PostgreSQL.
     pub fn fingerprint(&self) -> String {
         match &self.path {
             Some(p) => match std::fs::read(p) {
-                Ok(bytes) => ferry::core::set::digest(&String::from_utf8_lossy(&bytes)) + &format!(":{}", bytes.len()),
+                Ok(bytes) => {
+                    ferry::core::set::digest(&String::from_utf8_lossy(&bytes))
+                        + &format!(":{}", bytes.len())
+                }
                 Err(_) => "missing".into(),
             },
             None => pg::fingerprint(&self.url),
@@ -88,16 +102,23 @@ impl TestDb {
     }
 
     pub fn exec(&self, sql: &str) {
-        self.open().execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        self.open()
+            .execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     pub fn query(&self, sql: &str) -> Rows {
-        self.open().query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+        self.open()
+            .query(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
     /// The first value of the first row.
     pub fn scalar(&self, sql: &str) -> Option<String> {
-        self.query(sql).into_iter().next().and_then(|r| r.into_iter().next().flatten())
+        self.query(sql)
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten())
     }
 
     pub fn tables(&self) -> Vec<String> {
@@ -119,7 +140,9 @@ impl TestDb {
             if t == "ferry_history" || t == "alembic_version" {
                 continue;
             }
-            let n = db.query(&format!("SELECT COUNT(*) FROM \"{t}\"")).expect("count");
+            let n = db
+                .query(&format!("SELECT COUNT(*) FROM \"{t}\""))
+                .expect("count");
             let n: i64 = n[0][0].as_deref().unwrap_or("0").parse().expect("a count");
             counts.insert(t, n);
         }
@@ -151,12 +174,17 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 
     /// Asserts the exit code, showing the output when it differs.
     pub fn expect(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "exit code\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -184,7 +212,8 @@ pub fn repo() -> PathBuf {
 
 /// The set compiled into the binary.
 pub fn reference_set() -> MigrationSet {
-    MigrationSet::load(Files::from_static(ferry::embedded::FILES), Origin::Embedded).expect("the reference set loads")
+    MigrationSet::load(Files::from_static(ferry::embedded::FILES), Origin::Embedded)
+        .expect("the reference set loads")
 }
 
 /// Copies the reference set into `dst` (to tamper with it).
@@ -212,13 +241,9 @@ pub fn copy_reference_set(dst: &Path) -> PathBuf {
 
 /// A runner over a driver, without progress output.
 pub fn runner<'a>(set: &'a MigrationSet, graph: &'a Graph, db: &'a mut dyn Driver) -> Runner<'a> {
-    Runner {
-        set,
-        graph,
-        driver: db,
-        lock_timeout: Duration::from_secs(10),
-        on_event: Box::new(|_| {}),
-    }
+    let mut runner = Runner::new(set, graph, db);
+    runner.lock_timeout = Duration::from_secs(10);
+    runner
 }
 
 /// The schema of a fresh install at head.
@@ -226,7 +251,9 @@ pub fn fresh_schema(dialect: Dialect, set: &MigrationSet) -> Schema {
     let db = TestDb::new(dialect);
     let graph = Graph::new(set).expect("graph");
     let mut d = db.open();
-    runner(set, &graph, d.as_mut()).upgrade("head").expect("fresh install");
+    runner(set, &graph, d.as_mut())
+        .upgrade("head")
+        .expect("fresh install");
     drop(d);
     db.snapshot(set)
 }
@@ -237,6 +264,10 @@ pub fn assert_same_schema(expected: &Schema, actual: &Schema, context: &str) {
     assert!(
         differences.is_empty(),
         "{context}: the schema differs from the expected one:\n  {}",
-        differences.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n  ")
+        differences
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n  ")
     );
 }
