@@ -49,7 +49,7 @@ pub enum Error {
         step: String,
         position: String,
         source: DbError,
-        backup: Option<crate::driver::Backup>,
+        backup: Option<Box<crate::driver::Backup>>,
     },
     /// Another process holds the lock (exit 5).
     #[error(

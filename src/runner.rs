@@ -406,7 +406,7 @@ impl<'a> Runner<'a> {
                     step: format!("{label} (run outside a transaction: statements before the failing one stay applied)"),
                     position: position.to_string(),
                     source,
-                    backup: self.taken.clone(),
+                    backup: self.taken.clone().map(Box::new),
                 }),
                 None => Ok(Vec::new()),
             };
@@ -454,7 +454,7 @@ impl<'a> Runner<'a> {
             step: label.to_string(),
             position: position.to_string(),
             source,
-            backup: backup.clone(),
+            backup: backup.clone().map(Box::new),
         };
         self.driver.begin().map_err(failed)?;
         let result = work(self.driver).and_then(|()| self.driver.commit());

@@ -1,0 +1,319 @@
+//! `cargo bench --bench bridge`: ferry's bridge against a bare reference, measured in the same run.
+//!
+//! For each dialect: a legacy-1 database of the reference set filled with FERRY_BENCH_ROWS rows
+//! (default 1,000,000), copied twice. One copy is bridged to head by the ferry binary; the other
+//! runs the very same SQL files with no bookkeeping at all — SQLite: rusqlite batches, one
+//! transaction per file; PostgreSQL: `psql --single-transaction -f` per file. Printed: times and
+//! the ratio ferry / reference, the SQLite backup's cost, and a no-op `upgrade` against the
+//! cheapest possible process (`ferry --version`).
+//!
+//! PostgreSQL: FERRY_BENCH_PG_URL (a maintenance-database URL), else host=127.0.0.1 user=postgres.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ferry::core::graph::Graph;
+use ferry::core::set::{Dialect, Files, MigrationSet, Origin};
+use ferry::driver::url::DatabaseUrl;
+use ferry::driver::{self, OpenOptions};
+use ferry::fixture::{self, TestDirs};
+use ferry::runner::Runner;
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+fn main() {
+    let rows: u64 = std::env::var("FERRY_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let set = MigrationSet::load(Files::from_static(ferry::embedded::FILES), Origin::Embedded)
+        .expect("set");
+    println!("ferry bridge benchmark: legacy 1 → head with {rows} rows\n");
+    sqlite(&set, rows);
+    match pg_admin_url() {
+        Some(url) => postgres(&set, rows, &url),
+        None => println!("postgres: no server reachable (set FERRY_BENCH_PG_URL); not measured"),
+    }
+}
+
+/// Rows spread like a real installation: many runs per pipeline, bots with old-shape JSON.
+fn bulk_sql(dialect: Dialect, rows: u64) -> String {
+    let users = (rows / 20).max(10);
+    let pipelines = (rows / 1000).max(10);
+    let bots = (rows / 20).max(10);
+    let runs = rows.saturating_sub(users + pipelines * 4 + bots);
+    let series = |n: u64| match dialect {
+        Dialect::Sqlite => format!(
+            "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) SELECT i FROM s)"
+        ),
+        Dialect::Postgres => format!("(SELECT generate_series(1, {n}) AS i)"),
+    };
+    let text = |e: &str| match dialect {
+        Dialect::Sqlite => e.replace("CAT", "||"),
+        Dialect::Postgres => e.replace("CAT", "||"),
+    };
+    format!(
+        "INSERT INTO users (id, username, email, password_hash) SELECT 100000 + i, 'u' CAT i, 'u' CAT i CAT '@x.io', 'h' FROM {users_s} g;\n\
+         INSERT INTO pipelines (id, uuid, name, priority) SELECT 100000 + i, 'p-' CAT i, 'pipe ' CAT i, CAST(i % 7 AS TEXT) FROM {pipes_s} g;\n\
+         INSERT INTO pipeline_stages (id, pipeline_id, stage_order, stage_type) SELECT 100000 + i, 100000 + (i - 1) / 3 + 1, (i - 1) % 3 + 1, 'llm' FROM {stages_s} g;\n\
+         INSERT INTO bots (id, uuid, owner_id, pipeline_id, name, adapter, config) SELECT 100000 + i, 'b-' CAT i, 100000 + (i % {users}) + 1, 100000 + (i % {pipelines}) + 1, 'bot ' CAT i, 'telegram', \
+           '{{\"model\": \"gpt-4o\", \"temp\": 0.5, \"max_tokens\": 512}}' FROM {bots_s} g;\n\
+         INSERT INTO pipeline_runs (id, pipeline_id, bot_id, status, input_tokens, output_tokens) SELECT 100000 + i, 100000 + (i % {pipelines}) + 1, 100000 + (i % {bots}) + 1, 'done', i % 900, i % 300 FROM {runs_s} g;\n",
+        users_s = series(users),
+        pipes_s = series(pipelines),
+        stages_s = series(pipelines * 3),
+        bots_s = series(bots),
+        runs_s = series(runs),
+    )
+    .replace("CAT", &text("CAT"))
+}
+
+/// Builds legacy 1 with the bulk rows at `url`.
+fn build(set: &MigrationSet, url: &str, rows: u64) {
+    let graph = Graph::new(set).expect("graph");
+    let parsed = DatabaseUrl::parse(url).expect("url");
+    let mut db = driver::open(
+        &parsed,
+        &OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .expect("open");
+    fixture::legacy(
+        &mut Runner::new(set, &graph, db.as_mut()),
+        1,
+        &TestDirs::default(),
+    )
+    .expect("fixture");
+    db.begin().expect("begin");
+    db.execute(&bulk_sql(parsed.dialect(), rows))
+        .expect("bulk rows");
+    db.commit().expect("commit");
+}
+
+/// Every SQL file the bridge runs after legacy 1, in order, with whether it may run in a transaction.
+fn files(set: &MigrationSet, dialect: Dialect) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = set.legacy[1..]
+        .iter()
+        .map(|s| (s.up.get(dialect).expect("sql").to_string(), true))
+        .collect();
+    let graph = Graph::new(set).expect("graph");
+    for node in graph.upgrade_path(&[0], &graph.heads()) {
+        let rev = set.revision(graph.id(node)).expect("revision");
+        out.push((
+            rev.up.get(dialect).expect("sql").to_string(),
+            rev.transaction,
+        ));
+    }
+    out
+}
+
+fn time(f: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+fn run(args: &[&str]) {
+    let out = Command::new(FERRY).args(args).output().expect("ferry runs");
+    assert!(
+        out.status.success(),
+        "ferry {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn noop(url: &str) -> (Duration, Duration) {
+    let floor = median((0..15).map(|_| time(|| run(&["--version"]))).collect());
+    let noop = median(
+        (0..15)
+            .map(|_| time(|| run(&["upgrade", "-q", "-d", url])))
+            .collect(),
+    );
+    (noop, floor)
+}
+
+fn sqlite(set: &MigrationSet, rows: u64) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let template = dir.path().join("template.db");
+    let t = time(|| build(set, &format!("sqlite:{}", template.display()), rows));
+    let size = std::fs::metadata(&template).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "sqlite: built legacy 1 with {rows} rows in {} ({} MiB)",
+        ms(t),
+        size >> 20
+    );
+    let copy = |name: &str| {
+        let p = dir.path().join(name);
+        std::fs::copy(&template, &p).expect("copy");
+        p
+    };
+    let (reference_db, checked_db, ferry_db, backup_db) = (
+        copy("reference.db"),
+        copy("checked.db"),
+        copy("ferry.db"),
+        copy("backup.db"),
+    );
+
+    // The reference: the same files, one transaction each, nothing else. `checked` adds the
+    // foreign-key check ferry runs before every commit (the guarantee that no rebuild orphans rows).
+    let reference_run = |path: &Path, check: bool| {
+        time(|| {
+            let conn = rusqlite::Connection::open(path).expect("open");
+            conn.execute_batch("PRAGMA foreign_keys = OFF")
+                .expect("pragma");
+            for (sql, _) in files(set, Dialect::Sqlite) {
+                conn.execute_batch(&format!("BEGIN;\n{sql}\n"))
+                    .expect("reference step");
+                if check {
+                    let mut stmt = conn.prepare("PRAGMA foreign_key_check").expect("check");
+                    assert!(
+                        stmt.query([])
+                            .expect("check")
+                            .next()
+                            .expect("row")
+                            .is_none()
+                    );
+                }
+                conn.execute_batch("COMMIT").expect("commit");
+            }
+        })
+    };
+    let reference = reference_run(&reference_db, false);
+    let checked = reference_run(&checked_db, true);
+    let bare = time(|| {
+        run(&[
+            "upgrade",
+            "-q",
+            "--no-backup",
+            "-d",
+            ferry_db.to_str().expect("utf-8"),
+        ])
+    });
+    let with_backup = time(|| run(&["upgrade", "-q", "-d", backup_db.to_str().expect("utf-8")]));
+    println!(
+        "sqlite: bridge 1 → head: reference {}, reference + foreign_key_check per commit {}, ferry {} (ratio {:.2} to the reference, {:.2} to the checked reference); with the verified backup {} (backup adds {:.0}% to the bridge)",
+        ms(reference),
+        ms(checked),
+        ms(bare),
+        bare.as_secs_f64() / reference.as_secs_f64(),
+        bare.as_secs_f64() / checked.as_secs_f64(),
+        ms(with_backup),
+        (with_backup.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0
+    );
+    let (n, floor) = noop(ferry_db.to_str().expect("utf-8"));
+    println!(
+        "sqlite: no-op upgrade {} (median of 15) vs `ferry --version` {} (ratio {:.2})\n",
+        ms(n),
+        ms(floor),
+        n.as_secs_f64() / floor.as_secs_f64()
+    );
+}
+
+fn pg_admin_url() -> Option<String> {
+    let url = std::env::var("FERRY_BENCH_PG_URL")
+        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=postgres".into());
+    postgres::Client::connect(&url, postgres::NoTls)
+        .ok()
+        .map(|_| url)
+}
+
+fn with_db(admin: &str, name: &str) -> String {
+    let mut config: postgres::Config = admin.parse().expect("config");
+    config.dbname(name);
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "127.0.0.1".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "host={host} port={port} user={} dbname={name}",
+        config.get_user().unwrap_or("postgres")
+    )
+}
+
+fn postgres(set: &MigrationSet, rows: u64, admin: &str) {
+    let mut client = postgres::Client::connect(admin, postgres::NoTls).expect("admin connection");
+    let names = [
+        "ferry_bench_template",
+        "ferry_bench_reference",
+        "ferry_bench_ferry",
+    ];
+    for n in names {
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)"))
+            .expect("drop");
+    }
+    client
+        .batch_execute(&format!("CREATE DATABASE {}", names[0]))
+        .expect("create");
+    let t = time(|| build(set, &with_db(admin, names[0]), rows));
+    println!("postgres: built legacy 1 with {rows} rows in {}", ms(t));
+    for n in &names[1..] {
+        client
+            .batch_execute(&format!("CREATE DATABASE {n} TEMPLATE {}", names[0]))
+            .expect("copy");
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let scripts: Vec<(std::path::PathBuf, bool)> = files(set, Dialect::Postgres)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (sql, tx))| {
+            let p = dir.path().join(format!("{i:03}.sql"));
+            std::fs::write(&p, sql).expect("write");
+            (p, tx)
+        })
+        .collect();
+    let reference_url = with_db(admin, names[1]);
+    let reference = time(|| {
+        for (path, tx) in &scripts {
+            psql(&reference_url, path, *tx);
+        }
+    });
+    let ferry_url = with_db(admin, names[2]);
+    let bridge = time(|| run(&["upgrade", "-q", "-d", &ferry_url]));
+    println!(
+        "postgres: bridge 1 → head: psql on the same files {}, ferry {} (ratio {:.2})",
+        ms(reference),
+        ms(bridge),
+        bridge.as_secs_f64() / reference.as_secs_f64()
+    );
+    let (n, floor) = noop(&ferry_url);
+    println!(
+        "postgres: no-op upgrade {} (median of 15) vs `ferry --version` {} (ratio {:.2})",
+        ms(n),
+        ms(floor),
+        n.as_secs_f64() / floor.as_secs_f64()
+    );
+    for n in names {
+        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)"));
+    }
+}
+
+fn psql(url: &str, file: &Path, transaction: bool) {
+    let mut cmd = Command::new("psql");
+    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f"])
+        .arg(file);
+    if transaction {
+        cmd.arg("--single-transaction");
+    }
+    let out = cmd.output().expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
