@@ -304,17 +304,8 @@ fn runner<'a>(
     db: &'a mut dyn driver::Driver,
     progress: bool,
 ) -> Runner<'a> {
-    let bar = (progress && !cli.quiet && !cli.json && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
+    let enabled = progress && !cli.quiet && !cli.json && std::io::stderr().is_terminal();
+    let mut bar: Option<indicatif::ProgressBar> = None;
     let mut runner = Runner::new(set, graph, db);
     runner.lock_timeout = Duration::from_secs(cli.lock_timeout);
     runner.backup = match (&cli.backup_dir, cli.no_backup) {
@@ -322,21 +313,35 @@ fn runner<'a>(
         (Some(dir), false) => BackupPolicy::Into(dir.clone()),
         (None, false) => BackupPolicy::Beside,
     };
-    runner.on_event = Box::new(move |event| {
-        let Some(bar) = &bar else { return };
-        match event {
-            Event::Planned { total } => bar.set_length(total as u64),
-            Event::Started { label, .. } => bar.set_message(label.to_string()),
-            Event::Finished {
-                index,
-                label,
-                duration,
-            } => {
-                bar.set_position(index as u64 + 1);
-                bar.println(format!("  {label} ({} ms)", duration.as_millis()));
-                if bar.position() == bar.length().unwrap_or(0) {
-                    bar.finish_and_clear();
-                }
+    runner.on_event = Box::new(move |event| match event {
+        // Created once the plan is known, so a no-op shows nothing; cleared when dropped, so
+        // an error message never sits under a stale bar.
+        Event::Planned { total } if enabled && total > 0 => {
+            let b = indicatif::ProgressBar::new(total as u64)
+                .with_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                )
+                .with_finish(indicatif::ProgressFinish::AndClear);
+            b.enable_steady_tick(Duration::from_millis(120));
+            bar = Some(b);
+        }
+        Event::Planned { .. } => {}
+        Event::Started { label, .. } => {
+            if let Some(b) = &bar {
+                b.set_message(label.to_string());
+            }
+        }
+        Event::Finished {
+            index,
+            label,
+            duration,
+        } => {
+            if let Some(b) = &bar {
+                b.set_position(index as u64 + 1);
+                b.println(format!("  {label} ({} ms)", duration.as_millis()));
             }
         }
     });
