@@ -11,6 +11,8 @@
 //! - The whole-run lock is a session advisory lock held by a second, dedicated connection (a
 //!   `CREATE INDEX CONCURRENTLY` on the main connection never waits for it); its key is derived
 //!   from the database and the schema, and it dies with the connection.
+//! - Statements wait for row and table locks as PostgreSQL always does (`OpenOptions::
+//!   busy_timeout` is SQLite's); `options=-c lock_timeout=…` in the URL bounds that wait.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -504,7 +506,7 @@ fn db_error(e: &postgres::Error, script: Option<&str>) -> DbError {
 /// The statement around a 1-based character position of a script: its line, extended to the
 /// neighbouring lines of the same statement, cut at the `;` around the position; at most 300
 /// characters, whitespace collapsed.
-pub fn statement_at(script: &str, position: usize) -> String {
+fn statement_at(script: &str, position: usize) -> String {
     let at = script
         .char_indices()
         .nth(position.saturating_sub(1))
@@ -616,7 +618,9 @@ impl Postgres {
                 "--schema {schema:?} is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*, at most 63 characters)"
             )));
         }
-        let target = Target::parse(conn).map_err(&open)?;
+        // A connection string that cannot be used as written is a configuration error (exit 2).
+        let target = Target::parse(conn)
+            .map_err(|m| Error::Usage(format!("database URL {shown}: {}", redact(&m))))?;
         let mut client = target.connect().map_err(&open)?;
         let setup = |e: postgres::Error| {
             open(format!(
@@ -645,14 +649,9 @@ impl Postgres {
                 .batch_execute(&format!("SET search_path TO {}", quote(schema)))
                 .map_err(setup)?;
         }
-        if !options.busy_timeout.is_zero() {
-            client
-                .batch_execute(&format!(
-                    "SET lock_timeout = '{}ms'",
-                    options.busy_timeout.as_millis()
-                ))
-                .map_err(setup)?;
-        }
+        // `busy_timeout` is deliberately not turned into `lock_timeout`: a CREATE INDEX
+        // CONCURRENTLY cut short by it would leave an invalid index behind. Operators who want
+        // bounded waits put `options=-c lock_timeout=5s` in the URL.
         let row = client
             .query_one(
                 "SELECT current_database()::text, current_schema()::text",
@@ -681,7 +680,7 @@ impl Postgres {
     }
 
     /// The advisory-lock key of this database and schema.
-    pub fn lock_key(&self) -> i64 {
+    fn lock_key(&self) -> i64 {
         lock_key(&self.database, &self.schema)
     }
 
