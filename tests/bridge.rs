@@ -655,3 +655,73 @@ fn a_verified_backup_comes_before_the_first_write() {
     .expect(0);
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 1);
 }
+
+/// The read-only commands report what they should; `stamp` moves the version table only.
+#[test]
+fn stamp_current_heads_history_and_plan() {
+    let set = reference_set();
+    on_both(|dialect| {
+        let db = TestDb::new(dialect);
+        ferry(&["fixture", "--legacy", "23", "-d", &db.url]).expect(0);
+        let plan = ferry(&["plan", "--json", "-d", &db.url]).expect(0).json();
+        let kinds: Vec<&str> = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["legacy", "legacy", "stamp", "up", "up", "up", "up", "up"]
+        );
+        assert_eq!(plan["heads_after"][0], "0006_kb_documents_status_index");
+        let current = ferry(&["current", "--json", "-d", &db.url])
+            .expect(0)
+            .json();
+        assert_eq!(current["current"].as_array().unwrap().len(), 0);
+
+        ferry(&["upgrade", "-d", &db.url]).expect(0);
+        let head = db.snapshot(&set);
+        let current = ferry(&["current", "-d", &db.url]).expect(0);
+        assert_eq!(
+            current.stdout.trim(),
+            "0006_kb_documents_status_index (head)"
+        );
+        let heads = ferry(&["heads", "--json"]).expect(0).json();
+        assert_eq!(heads["heads"][0], "0006_kb_documents_status_index");
+        let history = ferry(&["history"]).expect(0);
+        let lines: Vec<&str> = history.stdout.lines().collect();
+        assert!(
+            lines[0]
+                .starts_with("0005_llm_context_length -> 0006_kb_documents_status_index (head)"),
+            "{}",
+            history.stdout
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("<base> -> 0001_baseline"))
+        );
+
+        ferry(&["stamp", "0003", "-d", &db.url]).expect(0);
+        assert_eq!(db.versions(), vec!["0003_api_keys_last_used_index"]);
+        assert_same_schema(&head, &db.snapshot(&set), "stamp runs no SQL");
+        ferry(&["check", "-d", &db.url]).expect(1);
+        ferry(&["stamp", "head", "-d", &db.url]).expect(0);
+        ferry(&["check", "-d", &db.url]).expect(0);
+        let before = db.fingerprint();
+        let unknown = ferry(&["stamp", "0099_nope", "-d", &db.url]).expect(2);
+        assert!(
+            unknown.stderr.contains("unknown revision \"0099_nope\""),
+            "{}",
+            unknown.stderr
+        );
+        assert_eq!(db.fingerprint(), before);
+        let stamps = db.scalar("SELECT COUNT(*) FROM ferry_history WHERE kind = 'stamp'");
+        assert_eq!(
+            stamps.as_deref(),
+            Some("3"),
+            "the baseline stamp and two by hand"
+        );
+    });
+}

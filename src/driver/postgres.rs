@@ -784,17 +784,7 @@ impl Driver for Postgres {
             .client
             .simple_query(sql)
             .map_err(|e| db_error(&e, Some(sql)))?;
-        Ok(messages
-            .iter()
-            .filter_map(|m| match m {
-                SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).map(str::to_string))
-                        .collect(),
-                ),
-                _ => None,
-            })
-            .collect())
+        Ok(text_rows(&messages))
     }
 
     fn execute(&mut self, script: &str) -> Result<(), DbError> {
@@ -1063,6 +1053,21 @@ pub fn connect_client(conn: &str) -> Result<Client, String> {
     Target::parse(conn)
         .and_then(|t| t.connect())
         .map_err(|m| redact(&m))
+}
+
+/// The rows of a simple-query answer, every value as text (`None` for NULL).
+pub fn text_rows(messages: &[SimpleQueryMessage]) -> Rows {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -501,19 +501,10 @@ fn connect(url: &str) -> Client {
 }
 
 fn rows(client: &mut Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    client
+    let messages = client
         .simple_query(sql)
-        .unwrap_or_else(|e| panic!("{}\n{sql}", db_message(&e)))
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
+        .unwrap_or_else(|e| panic!("{}\n{sql}", db_message(&e)));
+    ferry::driver::postgres::text_rows(&messages)
 }
 
 fn db_message(e: &postgres::Error) -> String {
