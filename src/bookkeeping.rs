@@ -2,6 +2,7 @@
 //! the Alembic version table, the `ferry_history` audit trail, and the probe that detection
 //! reads. Identifiers come from the validated ferry.toml and are quoted in every statement.
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::core::set::{Dialect, Marker, MigrationSet};
@@ -111,6 +112,25 @@ fn read_marker(
         },
         many => MarkerReading::Invalid(format!("{} marker rows where one is expected", many.len())),
     })
+}
+
+/// The checksum each revision was last applied (or accepted) with, from `ferry_history`.
+pub fn applied_checksums(driver: &mut dyn Driver) -> Result<BTreeMap<String, String>, DbError> {
+    if !driver.tables()?.iter().any(|t| t == HISTORY_TABLE) {
+        return Ok(BTreeMap::new());
+    }
+    let rows = driver.query(&format!(
+        "SELECT revision, checksum FROM {HISTORY_TABLE} WHERE success AND kind IN ('upgrade', 'accept-edited') \
+         AND revision IS NOT NULL AND checksum IS NOT NULL ORDER BY id"
+    ))?;
+    // Later rows win: a re-applied or accepted revision carries its newest checksum.
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let mut r = r.into_iter();
+            Some((r.next()??, r.next()??))
+        })
+        .collect())
 }
 
 /// Statements that set the legacy marker to `value`, creating its table when missing.

@@ -76,18 +76,28 @@ enum Command {
         /// `head` (default), `heads`, `+N`, a revision id or unique prefix
         #[arg(default_value = "head", allow_hyphen_values = true)]
         target: String,
+        /// Accept that applied revision REV's SQL changed since it ran (recorded in ferry_history)
+        #[arg(long, value_name = "REV")]
+        accept_edited: Vec<String>,
     },
     /// Undo revisions down to TARGET: a revision id, `-N`, or `base` (the baseline; never below)
     Downgrade {
         #[arg(allow_hyphen_values = true)]
         target: String,
+        /// Accept that applied revision REV's SQL changed since it ran (recorded in ferry_history)
+        #[arg(long, value_name = "REV")]
+        accept_edited: Vec<String>,
     },
     /// Show the revision(s) in the version table
     Current,
     /// Show the head revision(s) of the migration set
     Heads,
     /// Show the revision history of the migration set, newest first
-    History,
+    History {
+        /// Also show the database's audit trail (ferry_history: every step ferry ran)
+        #[arg(long)]
+        audit: bool,
+    },
     /// Set the version table to REV without running any SQL
     Stamp {
         #[arg(allow_hyphen_values = true)]
@@ -183,7 +193,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Downgrade { .. } => "downgrade",
         Command::Current => "current",
         Command::Heads => "heads",
-        Command::History => "history",
+        Command::History { .. } => "history",
         Command::Stamp { .. } => "stamp",
         Command::Check => "check",
         Command::Plan { .. } => "plan",
@@ -268,16 +278,51 @@ fn dispatch(cli: &Cli) -> Result<Output> {
                 json!({"heads": heads}),
             ))
         }
-        Command::History => Ok(history(&set, &graph)),
+        Command::History { audit } => {
+            let mut out = history(&set, &graph);
+            if *audit {
+                let url = database_url(cli, None)?;
+                let mut db = open(cli, &url, false)?;
+                let (text, rows) = audit_trail(db.as_mut())?;
+                out.text.push_str(&text);
+                if let Value::Object(o) = &mut out.json {
+                    o.insert("audit".into(), rows);
+                }
+            }
+            Ok(out)
+        }
         Command::Status | Command::Current | Command::Check | Command::Plan { .. } => {
             let url = database_url(cli, None)?;
             let mut db = open(cli, &url, false)?;
             let mut runner = runner(cli, &set, &graph, db.as_mut(), false);
             let state = runner.detect()?;
-            read_only(cli, &set, &graph, &url, state)
+            let extra = if matches!(cli.command, Command::Status) {
+                Some(StatusExtra {
+                    edited: runner.edited(&state)?,
+                    holder: runner
+                        .driver
+                        .lock_holder()
+                        .map_err(Error::reading("reading the migration lock"))?,
+                })
+            } else {
+                None
+            };
+            read_only(cli, &set, &graph, &url, state, extra)
         }
-        Command::Upgrade { target } => write(cli, &set, &graph, |r| r.upgrade(target)),
-        Command::Downgrade { target } => write(cli, &set, &graph, |r| r.downgrade(target)),
+        Command::Upgrade {
+            target,
+            accept_edited,
+        } => write(cli, &set, &graph, |r| {
+            r.accept_edited = accept_edited.clone();
+            r.upgrade(target)
+        }),
+        Command::Downgrade {
+            target,
+            accept_edited,
+        } => write(cli, &set, &graph, |r| {
+            r.accept_edited = accept_edited.clone();
+            r.downgrade(target)
+        }),
         Command::Stamp { revision } => write(cli, &set, &graph, |r| r.stamp(revision)),
         Command::Fixture { legacy, seeds, out } => {
             let url = database_url(cli, out.as_deref())?;
@@ -400,6 +445,7 @@ fn read_only(
     graph: &Graph,
     url: &DatabaseUrl,
     state: State,
+    extra: Option<StatusExtra>,
 ) -> Result<Output> {
     let current: Vec<String> = match &state {
         State::Managed { heads } => heads.clone(),
@@ -464,7 +510,15 @@ fn read_only(
                 json!({"database": url.display(), "state": state, "steps": plan.steps, "heads_after": plan.heads_after}),
             ))
         }
-        _ => status(set, graph, url, state, current, &heads),
+        _ => status(
+            set,
+            graph,
+            url,
+            state,
+            current,
+            &heads,
+            extra.unwrap_or_default(),
+        ),
     }
 }
 
@@ -475,6 +529,7 @@ fn status(
     state: State,
     current: Vec<String>,
     heads: &[&str],
+    extra: StatusExtra,
 ) -> Result<Output> {
     let refusal = state.refusal(set);
     let (pending, plan_error): (Vec<Step>, Option<String>) =
@@ -509,6 +564,14 @@ fn status(
             format!("{} step(s): {}", labels.len(), summarize(&labels))
         }
     ));
+    if let Some(h) = &extra.holder {
+        text.push_str(&format!("lock:      {h}\n"));
+    }
+    for (id, before, now) in &extra.edited {
+        text.push_str(&format!(
+            "edited:    {id} was applied as {before}, its up SQL is now {now} (upgrade refuses it without --accept-edited {id})\n"
+        ));
+    }
     if let Some(r) = &refusal {
         text.push_str(&format!("refused:   {r}\n"));
     } else if let Some(e) = &plan_error {
@@ -524,6 +587,8 @@ fn status(
         json: json!({
             "database": url.display(), "state": state.name(), "detail": state, "legacy_version": legacy_version,
             "cap": set.cap(), "current": current, "heads": heads, "pending": pending, "refusal": refusal,
+            "lock_holder": extra.holder,
+            "edited": extra.edited.iter().map(|(id, before, now)| json!({"revision": id, "applied": before, "now": now})).collect::<Vec<_>>(),
         }),
         code: if matches!(state, State::Inconsistent { .. }) {
             3
@@ -531,6 +596,86 @@ fn status(
             0
         },
     })
+}
+
+/// What only `status` reads besides the state.
+#[derive(Debug, Default)]
+struct StatusExtra {
+    edited: Vec<(String, String, String)>,
+    holder: Option<String>,
+}
+
+/// The `ferry_history` rows, oldest first.
+fn audit_trail(db: &mut dyn driver::Driver) -> Result<(String, Value)> {
+    let history = crate::bookkeeping::HISTORY_TABLE;
+    if !db
+        .tables()
+        .map_err(Error::reading("listing tables"))?
+        .iter()
+        .any(|t| t == history)
+    {
+        return Ok((
+            "\naudit trail: none (ferry has not run on this database)\n".into(),
+            json!([]),
+        ));
+    }
+    let columns = [
+        "id",
+        "kind",
+        "legacy_version",
+        "revision",
+        "checksum",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "success",
+        "ferry_version",
+        "host",
+        "os_user",
+        "note",
+    ];
+    let rows = db
+        .query(&format!(
+            "SELECT {} FROM {history} ORDER BY id",
+            columns
+                .iter()
+                .map(|c| format!("CAST({c} AS TEXT)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .map_err(Error::reading("reading ferry_history"))?;
+    let mut text = String::from("\naudit trail (ferry_history):\n");
+    let mut list = Vec::new();
+    for row in rows {
+        let get = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        let what = match (get(2), get(3)) {
+            (n, _) if !n.is_empty() => format!("legacy {n}"),
+            (_, r) => r,
+        };
+        let ok = matches!(get(8).as_str(), "1" | "true" | "t");
+        text.push_str(&format!(
+            "  {:>4} {}  {:<9} {:<34} {:>6} ms  {}{}\n",
+            get(0),
+            get(5),
+            get(1),
+            what,
+            get(7),
+            if ok { "ok" } else { "FAILED" },
+            if get(12).is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", get(12))
+            }
+        ));
+        list.push(Value::Object(
+            columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.to_string(), json!(row.get(i).cloned().flatten())))
+                .collect(),
+        ));
+    }
+    Ok((text, Value::Array(list)))
 }
 
 fn summarize(labels: &[String]) -> String {

@@ -36,6 +36,11 @@ pub enum Error {
     /// The set cannot run what was asked on this dialect (exit 2).
     #[error("{0}")]
     Unsupported(String),
+    /// Applied revisions whose SQL changed since they ran (exit 2).
+    #[error(
+        "applied revision(s) changed since they ran:\n{details}\nIf the change is intended (e.g. a comment or a fix that is already applied), pass --accept-edited REV for each; it is recorded in ferry_history"
+    )]
+    Edited { details: String },
     /// The database's state is refused (exit 3).
     #[error("the database is {state}: {reason}")]
     Refused { state: &'static str, reason: String },
@@ -82,6 +87,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_)
+            | Error::Edited { .. }
             | Error::Set(_)
             | Error::Target(_)
             | Error::Unsupported(_)
@@ -101,6 +107,7 @@ impl Error {
             Error::Target(_) => "target",
             Error::Unsupported(_) => "unsupported",
             Error::Refused { .. } => "refused",
+            Error::Edited { .. } => "edited_revision",
             Error::StepFailed { .. } => "step_failed",
             Error::Locked { .. } => "locked",
             Error::Open { .. } => "open",

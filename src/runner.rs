@@ -70,6 +70,8 @@ pub struct Runner<'a> {
     pub driver: &'a mut dyn Driver,
     pub lock_timeout: Duration,
     pub backup: BackupPolicy,
+    /// Applied revisions whose edited SQL the operator accepts (`--accept-edited`).
+    pub accept_edited: Vec<String>,
     pub on_event: Box<dyn FnMut(Event<'_>) + 'a>,
     /// The backup this run took, named in any failure after it.
     taken: Option<Backup>,
@@ -95,6 +97,7 @@ impl<'a> Runner<'a> {
             driver,
             lock_timeout: Duration::from_secs(60),
             backup: BackupPolicy::default(),
+            accept_edited: Vec::new(),
             on_event: Box::new(|_| {}),
             taken: None,
         }
@@ -112,6 +115,7 @@ impl<'a> Runner<'a> {
         self.locked(|r| {
             let state = r.detect()?;
             let plan = plan::upgrade(r.set, r.graph, &state, target)?;
+            r.refuse_edited(&state)?;
             r.execute(state, &plan)
         })
     }
@@ -121,6 +125,7 @@ impl<'a> Runner<'a> {
         self.locked(|r| {
             let state = r.detect()?;
             let plan = plan::downgrade(r.set, r.graph, &state, target)?;
+            r.refuse_edited(&state)?;
             r.execute(state, &plan)
         })
     }
@@ -170,6 +175,73 @@ impl<'a> Runner<'a> {
                 backup: r.taken.clone(),
             })
         })
+    }
+
+    /// Applied revisions whose up SQL for this dialect differs from the checksum recorded
+    /// when they ran: (revision, recorded, current). Reads only.
+    pub fn edited(&mut self, state: &State) -> Result<Vec<(String, String, String)>> {
+        let State::Managed { heads } = state else {
+            return Ok(Vec::new());
+        };
+        let recorded = bookkeeping::applied_checksums(self.driver)
+            .map_err(Error::reading("reading ferry_history"))?;
+        let nodes: Vec<usize> = heads.iter().filter_map(|h| self.graph.node(h)).collect();
+        let applied = self.graph.ancestors(&nodes);
+        let dialect = self.driver.dialect();
+        let mut edited = Vec::new();
+        for &node in self.graph.order() {
+            let id = self.graph.id(node);
+            let (Some(rev), Some(before)) = (self.set.revision(id), recorded.get(id)) else {
+                continue;
+            };
+            if let Some(now) = rev.up.get(dialect).map(digest)
+                && applied[node]
+                && &now != before
+            {
+                edited.push((id.to_string(), before.clone(), now));
+            }
+        }
+        Ok(edited)
+    }
+
+    /// Refuses to run over edited revisions, unless each is accepted; records acceptances.
+    fn refuse_edited(&mut self, state: &State) -> Result<()> {
+        let edited = self.edited(state)?;
+        let (accepted, refused): (Vec<_>, Vec<_>) = edited
+            .into_iter()
+            .partition(|(id, ..)| self.accept_edited.contains(id));
+        if !refused.is_empty() {
+            return Err(Error::Edited {
+                details: refused
+                    .iter()
+                    .map(|(id, before, now)| {
+                        format!("  {id}: applied as {before}, its up SQL is now {now}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            });
+        }
+        for (id, before, now) in accepted {
+            let row = bookkeeping::history_sql(
+                self.driver,
+                &HistoryRow {
+                    kind: "accept-edited",
+                    legacy_version: None,
+                    revision: Some(&id),
+                    checksum: Some(now),
+                    started_at: bookkeeping::now_utc(),
+                    duration_ms: 0,
+                    success: true,
+                    note: Some(format!(
+                        "edited revision accepted with --accept-edited (applied as {before})"
+                    )),
+                },
+            );
+            self.transaction(&format!("accept edited {id}"), &describe(state), |d| {
+                d.execute(&row)
+            })?;
+        }
+        Ok(())
     }
 
     /// Takes the lock, prepares the connection, runs `work`, and always undoes both.
@@ -412,6 +484,7 @@ impl<'a> Runner<'a> {
             };
             match ran {
                 Ok(s) => {
+                    crash_point("after-script", label);
                     skipped = s;
                     books.push_str(&history(
                         true,
@@ -456,13 +529,32 @@ impl<'a> Runner<'a> {
             source,
             backup: backup.clone().map(Box::new),
         };
+        self.driver.lock_progress(label);
         self.driver.begin().map_err(failed)?;
-        let result = work(self.driver).and_then(|()| self.driver.commit());
+        crash_point("after-begin", label);
+        let result = work(self.driver).and_then(|()| {
+            crash_point("before-commit", label);
+            self.driver.commit()
+        });
         if let Err(source) = result {
             let _ = self.driver.rollback();
             return Err(failed(source));
         }
+        crash_point("after-commit", label);
         Ok(())
+    }
+}
+
+/// Test support: `FERRY_CRASH_AT=POINT[:TEXT]` aborts the process (no destructor, no
+/// rollback: as a power cut would) at POINT (`after-begin`, `before-commit`, `after-commit`,
+/// `after-script` of a non-transactional revision) of the first step whose label contains TEXT.
+fn crash_point(point: &str, label: &str) {
+    if let Ok(spec) = std::env::var("FERRY_CRASH_AT") {
+        let (at, text) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
+        if at == point && label.contains(text) {
+            eprintln!("FERRY_CRASH_AT: stopping at {point} of {label}");
+            std::process::abort();
+        }
     }
 }
 

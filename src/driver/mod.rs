@@ -68,6 +68,12 @@ pub trait Driver {
 
     fn unlock(&mut self) -> Result<(), DbError>;
 
+    /// Who holds the migration lock right now, if anyone (read-only, for `status`).
+    fn lock_holder(&mut self) -> Result<Option<String>, DbError>;
+
+    /// Tells waiting processes which step the holder is at.
+    fn lock_progress(&mut self, _step: &str) {}
+
     /// The normalized schema, without the named tables (ferry's own and the marker's).
     fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError>;
 

@@ -858,6 +858,28 @@ impl Driver for Postgres {
         Ok(())
     }
 
+    fn lock_holder(&mut self) -> Result<Option<String>, DbError> {
+        if self.lock.is_some() {
+            return Ok(None);
+        }
+        let key = self.lock_key();
+        Self::holder(&mut self.client, key)
+    }
+
+    fn lock_progress(&mut self, step: &str) {
+        if let Some(lock) = &mut self.lock {
+            // application_name is what a waiting process reads from pg_stat_activity (≤ 63 bytes).
+            let mut name = format!("ferry pid {}: {step}", std::process::id());
+            while name.len() > 63 {
+                name.pop();
+            }
+            let _ = lock.batch_execute(&format!(
+                "SET application_name TO {}",
+                super::literal(&name)
+            ));
+        }
+    }
+
     fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError> {
         let mut schema = Schema::default();
         let Some(ns) = self.current_schema()? else {

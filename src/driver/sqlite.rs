@@ -66,11 +66,37 @@ impl Sqlite {
             }
             DatabaseUrl::Postgres(_) => return Err(open_error(url, "not a SQLite URL")),
         };
-        // Opening is lazy: the first read tells whether this is a database at all.
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
-            .map_err(|e| open_error(url, format!("not a usable SQLite database ({e})")))?;
         conn.busy_timeout(options.busy_timeout)
             .map_err(|e| open_error(url, e.to_string()))?;
+        // Opening is lazy: the first read tells whether this is a database at all.
+        let conn = match conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
+            Ok(()) => conn,
+            // A run killed mid-transaction left a hot journal: only a writer may roll it back
+            // to the last commit (SQLite's own recovery), so a reader reopens read-write.
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly)
+                    && !options.create =>
+            {
+                drop(conn);
+                let path = path.as_deref().unwrap_or(Path::new(""));
+                let conn = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|e| open_error(url, e.to_string()))?;
+                conn.busy_timeout(options.busy_timeout)
+                    .map_err(|e| open_error(url, e.to_string()))?;
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+                    .map_err(|e| open_error(url, format!("not a usable SQLite database ({e})")))?;
+                conn
+            }
+            Err(e) => {
+                return Err(open_error(
+                    url,
+                    format!("not a usable SQLite database ({e})"),
+                ));
+            }
+        };
         Ok(Sqlite {
             conn,
             path,
@@ -281,6 +307,41 @@ impl Driver for Sqlite {
                 }
                 Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
             }
+        }
+    }
+
+    fn lock_holder(&mut self) -> Result<Option<String>, DbError> {
+        let Some(path) = self.lock_path() else {
+            return Ok(None);
+        };
+        let Ok(mut file) = File::open(&path) else {
+            return Ok(None); // no lock file: nobody holds it
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(None), // a file left by a finished or killed run: free
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                Ok(Some(format!(
+                    "held by {} ({})",
+                    holder.trim(),
+                    path.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(DbError::new(format!("lock file {}: {e}", path.display())))
+            }
+        }
+    }
+
+    fn lock_progress(&mut self, step: &str) {
+        if let Some(file) = &mut self.lock {
+            // Best effort: the description is for people, the lock itself is the kernel's.
+            let text = format!("{}, at step {step}", crate::runner::holder_description());
+            let _ = file
+                .set_len(0)
+                .and_then(|()| file.rewind())
+                .and_then(|()| file.write_all(text.as_bytes()));
         }
     }
 

@@ -2,6 +2,7 @@
 //! reference set. One test body runs on SQLite and PostgreSQL through [`on_both`].
 #![allow(dead_code)]
 
+pub mod bulk;
 pub mod pg;
 
 use std::collections::BTreeMap;
@@ -191,8 +192,14 @@ impl Run {
 
 /// Runs `ferry` from the repository root, with no database or set from the environment.
 pub fn ferry(args: &[&str]) -> Run {
+    ferry_env(args, &[])
+}
+
+/// Runs `ferry` with extra environment variables.
+pub fn ferry_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(repo())
         .env_remove("FERRY_DATABASE_URL")
         .env_remove("DATABASE_URL")
