@@ -326,6 +326,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Stamp { revision } => write(cli, &set, &graph, |r| r.stamp(revision)),
         Command::Fixture { legacy, seeds, out } => {
             let url = database_url(cli, out.as_deref())?;
+            fixture::replay_target(&set, *legacy)?; // refuse before a file is created
             let mut db = open(cli, &url, true)?;
             let mut runner = runner(cli, &set, &graph, db.as_mut(), true);
             let dirs = fixture::TestDirs::of(&set, seeds.clone());
@@ -533,7 +534,9 @@ fn status(
 ) -> Result<Output> {
     let refusal = state.refusal(set);
     let (pending, plan_error): (Vec<Step>, Option<String>) =
-        match plan::upgrade(set, graph, &state, "head") {
+        match plan::upgrade(set, graph, &state, "head")
+            .and_then(|p| plan::check_runnable(set, &p, url.dialect()).map(|()| p))
+        {
             Ok(p) => (p.steps, None),
             Err(e) => (Vec::new(), Some(e.to_string())),
         };

@@ -61,26 +61,32 @@ pub fn numbered_file(
 
 /// Builds legacy version `n` (0..=cap, or a superseded version above the cap) in an empty
 /// database, running each seed file right after its step.
-pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunReport> {
-    let set = runner.set;
+/// What building legacy `n` replays: the chain up to (n, or the cap for a superseded n), and
+/// the superseded version to write on top. Checked before the database is opened or created.
+pub fn replay_target(set: &MigrationSet, n: i64) -> Result<(u32, Option<u32>)> {
     let cap = set.cap();
     let superseded = u32::try_from(n)
         .ok()
         .filter(|v| set.superseded.contains_key(v));
-    let replay_to = match u32::try_from(n) {
-        Ok(v) if v <= cap => v,
-        Ok(_) if superseded.is_some() => cap,
-        _ => {
-            return Err(Error::Usage(format!(
-                "--legacy {n}: a legacy version is 0..={cap} or a superseded version ({})",
-                set.superseded
-                    .keys()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    };
+    match u32::try_from(n) {
+        Ok(v) if v <= cap => Ok((v, None)),
+        Ok(_) if superseded.is_some() => Ok((cap, superseded)),
+        _ => Err(Error::Usage(format!(
+            "--legacy {n}: a legacy version is 0..={cap} or a superseded version ({})",
+            set.superseded
+                .keys()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Builds legacy version `n` (0..=cap, or a superseded version above the cap) in an empty
+/// database, running each seed file right after its step.
+pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunReport> {
+    let set = runner.set;
+    let (replay_to, superseded) = replay_target(set, n)?;
     // The database starts empty: there is nothing a backup could protect.
     runner.backup = crate::runner::BackupPolicy::Off;
     runner.locked(|r| {

@@ -105,6 +105,14 @@ impl<'a> Runner<'a> {
 
     /// Reads the state. Writes nothing.
     pub fn detect(&mut self) -> Result<State> {
+        if self.set.config.legacy.marker == crate::core::set::Marker::UserVersion
+            && self.driver.dialect() != crate::core::set::Dialect::Sqlite
+        {
+            return Err(Error::Unsupported(format!(
+                "ferry.toml's marker kind user-version (PRAGMA user_version) exists on SQLite only, and this database is {}; use kind kv-table or single-row",
+                self.driver.dialect().name()
+            )));
+        }
         let probe = bookkeeping::probe(self.driver, self.set)
             .map_err(Error::reading("reading the database's version"))?;
         Ok(state::detect(self.set, self.graph, &probe))

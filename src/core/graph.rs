@@ -64,10 +64,10 @@ impl Graph {
                         message: "is its own down revision".into(),
                     });
                 }
-                if d == 0 {
-                    roots.push(rev.id.clone());
-                }
                 if !mine.contains(&d) {
+                    if d == 0 {
+                        roots.push(rev.id.clone());
+                    }
                     mine.push(d);
                     children[d].push(node);
                 }
@@ -270,10 +270,9 @@ impl Graph {
             "heads" => Ok(self.heads()),
             "base" => Ok(vec![0]),
             _ if spec.starts_with('+') || spec.starts_with('-') => {
-                let steps: usize = spec[1..].parse().map_err(|_| {
-                    TargetError::Invalid(format!(
-                        "{spec:?} is not a relative target; write +N or -N with a whole number N"
-                    ))
+                let digits = &spec[1..];
+                let steps: usize = Some(digits).filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())).and_then(|d| d.parse().ok()).ok_or_else(|| {
+                    TargetError::Invalid(format!("{spec:?} is not a relative target; write +N or -N with a whole number N"))
                 })?;
                 let mut node = match current {
                     [one] => *one,

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 pub type Text = Cow<'static, str>;
 
 /// What a frozen legacy chain tells anyone who tries to change it.
-pub const FROZEN_HINT: &str = "the legacy chain is frozen: new schema changes go in revisions/ (scaffold one with `ferry new MESSAGE`)";
+pub const FROZEN_HINT: &str = "the legacy chain is frozen: new schema changes go in revisions/ (a new revisions/<id>/ directory whose down is the current head)";
 
 /// The SQL dialects ferry drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -228,11 +228,17 @@ impl Sql {
         }
     }
 
-    fn all(&self) -> impl Iterator<Item = &str> {
-        self.shared
+    /// Every file of the script: (path, text).
+    fn files<'s>(&'s self, stem: &'s str) -> impl Iterator<Item = (String, &'s str)> + 's {
+        let shared = self
+            .shared
             .iter()
-            .chain(self.per_dialect.values())
-            .map(|t| t.as_ref())
+            .map(move |t| (format!("{}/{stem}.sql", self.dir), t.as_ref()));
+        let own = self
+            .per_dialect
+            .iter()
+            .map(move |(d, t)| (format!("{}/{stem}.{}.sql", self.dir, d.name()), t.as_ref()));
+        shared.chain(own)
     }
 
     fn is_empty(&self) -> bool {
@@ -578,11 +584,14 @@ impl MigrationSet {
                     ),
                 )
             })?;
-            let guarded = rev.up.all().all(|sql| {
-                super::guard::parse(sql)
-                    .map(|script| script.is_guarded())
-                    .unwrap_or(false)
-            });
+            let mut guarded = true;
+            for (path, sql) in rev.up.files("up") {
+                let script = super::guard::parse(sql).map_err(|e| SetError::Guard {
+                    path,
+                    message: e.to_string(),
+                })?;
+                guarded &= script.is_guarded();
+            }
             if !guarded {
                 return Err(SetError::Revision {
                     id: id.clone(),
@@ -636,21 +645,16 @@ impl MigrationSet {
             .revisions
             .iter()
             .flat_map(|r| [(&r.up, "up"), (&r.down, "down")]);
-        for (sql, stem) in legacy.chain(revs) {
-            for dialect in Dialect::ALL {
-                if let Some(text) = sql.per_dialect.get(&dialect) {
-                    super::guard::parse(text).map_err(|e| SetError::Guard {
-                        path: sql.path(stem, dialect),
-                        message: e.to_string(),
-                    })?;
-                }
-            }
-            if let Some(text) = &sql.shared {
-                super::guard::parse(text).map_err(|e| SetError::Guard {
-                    path: format!("{}/{stem}.sql", sql.dir),
-                    message: e.to_string(),
-                })?;
-            }
+        let scripts = legacy.chain(revs).flat_map(|(sql, stem)| sql.files(stem));
+        let baselines = self
+            .baselines
+            .iter()
+            .map(|(d, t)| (format!("baseline/{}.sql", d.name()), t.as_ref()));
+        for (path, text) in scripts.chain(baselines) {
+            super::guard::parse(text).map_err(|e| SetError::Guard {
+                path,
+                message: e.to_string(),
+            })?;
         }
         Ok(())
     }
@@ -709,7 +713,9 @@ impl MigrationSet {
     pub fn freeze_text(&self) -> String {
         let mut out = format!("cap = {}\n[files]\n", self.config.legacy.cap);
         for (path, text) in &self.legacy_files {
-            out.push_str(&format!("\"{path}\" = \"{}\"\n", digest(text)));
+            // A TOML basic string, escaped, as key and value.
+            let key = toml::Value::String(path.clone()).to_string();
+            out.push_str(&format!("{key} = \"{}\"\n", digest(text)));
         }
         out
     }
@@ -791,7 +797,14 @@ fn check_config(config: &Config) -> Result<BTreeMap<u32, String>, SetError> {
                 ),
             ));
         }
-        superseded.insert(number, id.clone());
+        if superseded.insert(number, id.clone()).is_some() {
+            return Err(config_err(
+                "ferry.toml",
+                format!(
+                    "legacy.superseded names version {number} twice (as {key:?} and another spelling)"
+                ),
+            ));
+        }
     }
     let mut seen = BTreeSet::new();
     for release in &config.releases {

@@ -87,7 +87,7 @@ impl State {
             )),
             State::Unversioned { tables } => Some(format!(
                 "the database has tables ({}) but no legacy marker and no version table, so its version is unknown. \
-                 If you know which legacy version it is, pass --assume-legacy N",
+                 If you know which legacy version it is, restore its marker and run again",
                 preview(tables)
             )),
             State::Ahead { unknown } => Some(format!(

@@ -60,7 +60,7 @@ impl Sqlite {
                         OpenFlags::SQLITE_OPEN_READ_ONLY
                     } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
                     let conn = Connection::open_with_flags(path, flags)
-                        .map_err(|e| open_error(url, e.to_string()))?;
+                        .map_err(|e| open_error(url, why_unopenable(path, &e)))?;
                     (conn, Some(path.clone()))
                 }
             }
@@ -557,6 +557,26 @@ impl Sqlite {
             );
         }
         Ok(table)
+    }
+}
+
+/// SQLite says only "unable to open database file"; the file system says why.
+fn why_unopenable(path: &Path, e: &rusqlite::Error) -> String {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = parent.filter(|d| !d.is_dir()) {
+        return format!(
+            "the directory {} does not exist; create it first ({e})",
+            dir.display()
+        );
+    }
+    match std::fs::OpenOptions::new().read(true).open(path) {
+        Err(io) if path.exists() => format!("{io} ({e})"),
+        _ => match parent.map(std::fs::metadata) {
+            Some(Ok(m)) if m.permissions().readonly() => {
+                format!("the directory {} is not writable ({e})", path.display())
+            }
+            _ => e.to_string(),
+        },
     }
 }
 

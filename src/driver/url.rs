@@ -65,72 +65,162 @@ impl DatabaseUrl {
     }
 }
 
-/// `host=x dbname=y` (every word a known libpq keyword followed by `=`).
+/// Every libpq connection keyword, so a key=value string is never taken for a file name.
+const LIBPQ_KEYWORDS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "require_auth",
+    "channel_binding",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "keepalives_retries",
+    "tcp_user_timeout",
+    "replication",
+    "gssencmode",
+    "sslmode",
+    "sslnegotiation",
+    "requiressl",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcertmode",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+];
+
+/// `host=x dbname=y`: the first word is a libpq keyword followed by `=` (spaces allowed).
 fn looks_like_libpq(text: &str) -> bool {
-    const KEYS: &[&str] = &[
-        "host",
-        "hostaddr",
-        "port",
-        "user",
-        "password",
-        "dbname",
-        "sslmode",
-        "application_name",
-        "connect_timeout",
-        "options",
-        "target_session_attrs",
-        "channel_binding",
-        "keepalives",
-        "keepalives_idle",
-        "sslrootcert",
-        "sslcert",
-        "sslkey",
-        "load_balance_hosts",
-    ];
-    text.split_whitespace()
-        .next()
-        .and_then(|w| w.split_once('='))
-        .is_some_and(|(k, _)| KEYS.contains(&k))
+    let text = text.trim_start();
+    let key_len = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    let (key, rest) = text.split_at(key_len);
+    LIBPQ_KEYWORDS.contains(&key) && rest.trim_start().starts_with('=')
 }
 
-/// Replaces every password in a URL or libpq string (and any text containing one) by `***`.
+/// Replaces every password in a URL or libpq string — and in any text quoting one, such as a
+/// driver's error — by `***`. Idempotent: a masked text is masked the same way again.
 pub fn redact(text: &str) -> String {
-    let mut out = text.to_string();
-    // URL userinfo: scheme://user:password@host
-    for scheme in ["postgres://", "postgresql://"] {
-        let mut from = 0;
-        while let Some(start) = out[from..].find(scheme).map(|i| i + from + scheme.len()) {
-            let end = out[start..]
-                .find(['/', '?', ' ', '"', '\''])
-                .map_or(out.len(), |i| i + start);
-            if let Some(at) = out[start..end].rfind('@').map(|i| i + start)
-                && let Some(colon) = out[start..at].find(':').map(|i| i + start)
-            {
-                out.replace_range(colon + 1..at, "***");
-            }
-            from = start.min(out.len());
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if let Some(end) =
+            mask_userinfo(text, i, &mut out).or_else(|| mask_password(text, i, &mut out))
+        {
+            i = end;
+            continue;
         }
-    }
-    // key=value and ?password=… forms
-    for key in ["password=", "PASSWORD="] {
-        let mut from = 0;
-        while let Some(pos) = out[from..].find(key).map(|i| i + from) {
-            let value_start = pos + key.len();
-            let quoted = out[value_start..].starts_with('\'');
-            let value_end = if quoted {
-                out[value_start + 1..]
-                    .find('\'')
-                    .map_or(out.len(), |i| value_start + 2 + i)
-            } else {
-                out[value_start..]
-                    .find([' ', '&', '"'])
-                    .map_or(out.len(), |i| i + value_start)
-            };
-            out.replace_range(value_start..value_end, "***");
-            from = value_start + 3;
-        }
+        let c = text[i..].chars().next().unwrap_or(' ');
+        out.push(c);
+        i += c.len_utf8();
     }
     out
+}
+
+/// At `postgres://user:password@host`, writes the scheme and user and `***`; returns where the
+/// host starts.
+fn mask_userinfo(text: &str, at: usize, out: &mut String) -> Option<usize> {
+    let rest = &text[at..];
+    let scheme = ["postgresql://", "postgres://"]
+        .into_iter()
+        .find(|s| rest.starts_with(s))?;
+    let start = at + scheme.len();
+    let authority_end = text[start..]
+        // Not `?` or `#`: an unencoded password may hold them; the last `@` ends it.
+        .find(|c: char| matches!(c, '/' | '"' | '\'') || c.is_whitespace())
+        .map_or(text.len(), |n| start + n);
+    let at_sign = start + text[start..authority_end].rfind('@')?;
+    let colon = start + text[start..at_sign].find(':')?;
+    if text[start..colon].to_ascii_lowercase().contains("password") {
+        return None; // a `password=` in the user name is masked, whole, by mask_password
+    }
+    out.push_str(&text[at..=colon]);
+    out.push_str("***");
+    Some(at_sign)
+}
+
+/// At a `password` keyword followed by `=`, writes the keyword and the masked value (quotes
+/// kept); returns where the value ends.
+fn mask_password(text: &str, at: usize, out: &mut String) -> Option<usize> {
+    const KEY: &str = "password";
+    let rest = &text[at..];
+    if rest.len() < KEY.len()
+        || !rest.is_char_boundary(KEY.len())
+        || !rest[..KEY.len()].eq_ignore_ascii_case(KEY)
+    {
+        return None;
+    }
+    // Whatever precedes it: `sslpassword=` is a secret too.
+    let before = text[..at].chars().next_back();
+    let in_query = matches!(before, Some('?' | '&'));
+    let mut i = at + KEY.len();
+    i += text[i..].len() - text[i..].trim_start().len();
+    if !text[i..].starts_with('=') {
+        return None;
+    }
+    i += 1;
+    out.push_str(&text[at..i]);
+    if !in_query {
+        // libpq skips white space before a value; the mask follows `=` directly.
+        i += text[i..].len() - text[i..].trim_start().len();
+    }
+    let value = &text[i..];
+    let len = if in_query {
+        value
+            .find(|c: char| c == '&' || c.is_whitespace())
+            .unwrap_or(value.len())
+    } else if let Some(quoted) = value.strip_prefix('\'') {
+        // libpq: a quoted value ends at the first unescaped quote; anything glued to it (which
+        // libpq would refuse) is masked too, so a second pass finds the same value.
+        let mut escaped = false;
+        let close = quoted.char_indices().find(|&(_, c)| {
+            let end = c == '\'' && !escaped;
+            escaped = c == '\\' && !escaped;
+            end
+        });
+        let after = close.map_or(value.len(), |(n, _)| n + 2);
+        after
+            + value[after..]
+                .find(char::is_whitespace)
+                .unwrap_or(value.len() - after)
+    } else {
+        // libpq: an unquoted value ends at unescaped white space.
+        let mut escaped = false;
+        value
+            .char_indices()
+            .find(|&(_, c)| {
+                let end = c.is_whitespace() && !escaped;
+                escaped = c == '\\' && !escaped;
+                end
+            })
+            .map_or(value.len(), |(n, _)| n)
+    };
+    out.push_str("***");
+    Some(i + len)
 }
 
 #[cfg(test)]
