@@ -133,7 +133,7 @@ impl Failures {
         let before_count = self.failed.borrow().len();
         let before = watch.snapshot();
 
-        let run = run_ferry(args, env);
+        let run = ferry_env(args, env);
         let shown = format!(
             "$ ferry {}\nstdout: {}\nstderr: {}",
             args.join(" "),
@@ -160,7 +160,7 @@ impl Failures {
 
         let mut json_args = args.to_vec();
         json_args.push("--json");
-        let json_run = run_ferry(&json_args, env);
+        let json_run = ferry_env(&json_args, env);
         let json_shown = format!(
             "$ ferry {}\nstdout: {}\nstderr: {}",
             json_args.join(" "),
@@ -235,25 +235,6 @@ impl Failures {
             );
         }
         self.failed.borrow().len() == before_count
-    }
-}
-
-/// Runs ferry like [`ferry_env`] (from the repository, with no database or set from the
-/// environment) except that `env` is applied last, so a case may set `FERRY_DATABASE_URL`.
-fn run_ferry(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .current_dir(repo())
-        .env_remove("FERRY_DATABASE_URL")
-        .env_remove("DATABASE_URL")
-        .env_remove("FERRY_MIGRATIONS")
-        .envs(env.iter().copied())
-        .output()
-        .expect("ferry runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

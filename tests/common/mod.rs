@@ -195,15 +195,15 @@ pub fn ferry(args: &[&str]) -> Run {
     ferry_env(args, &[])
 }
 
-/// Runs `ferry` with extra environment variables.
+/// Runs `ferry` with extra environment variables, applied last (so they may set the database).
 pub fn ferry_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(args)
-        .envs(env.iter().copied())
         .current_dir(repo())
         .env_remove("FERRY_DATABASE_URL")
         .env_remove("DATABASE_URL")
         .env_remove("FERRY_MIGRATIONS")
+        .envs(env.iter().copied())
         .output()
         .expect("ferry runs");
     Run {
