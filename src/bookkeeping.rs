@@ -45,6 +45,7 @@ pub fn probe(driver: &mut dyn Driver, set: &MigrationSet) -> Result<Probe, DbErr
         tables,
         marker,
         versions,
+        history: has(HISTORY_TABLE),
     })
 }
 
@@ -82,11 +83,7 @@ fn read_marker(
             ))?
         }
         Marker::UserVersion => {
-            if driver.dialect() != Dialect::Sqlite {
-                return Ok(MarkerReading::Invalid(
-                    "marker kind user-version exists on SQLite only".into(),
-                ));
-            }
+            // SQLite only: `check_marker_dialect` refused any other dialect before the probe.
             let rows = driver.query("PRAGMA user_version")?;
             if rows
                 .first()
@@ -114,11 +111,9 @@ fn read_marker(
     })
 }
 
-/// The checksum each revision was last applied (or accepted) with, from `ferry_history`.
+/// The checksum each revision was last applied (or accepted) with, from `ferry_history`
+/// (which must exist: see [`Probe::history`]).
 pub fn applied_checksums(driver: &mut dyn Driver) -> Result<BTreeMap<String, String>, DbError> {
-    if !driver.tables()?.iter().any(|t| t == HISTORY_TABLE) {
-        return Ok(BTreeMap::new());
-    }
     let rows = driver.query(&format!(
         "SELECT revision, checksum FROM {HISTORY_TABLE} WHERE success AND kind IN ('upgrade', 'accept-edited') \
          AND revision IS NOT NULL AND checksum IS NOT NULL ORDER BY id"
@@ -131,6 +126,17 @@ pub fn applied_checksums(driver: &mut dyn Driver) -> Result<BTreeMap<String, Str
             Some((r.next()??, r.next()??))
         })
         .collect())
+}
+
+/// The marker kind `user-version` (SQLite's `PRAGMA user_version`) exists on SQLite only.
+pub fn check_marker_dialect(set: &MigrationSet, dialect: Dialect) -> Result<(), Error> {
+    if set.config.legacy.marker == Marker::UserVersion && dialect != Dialect::Sqlite {
+        return Err(Error::Unsupported(format!(
+            "ferry.toml's marker kind user-version (PRAGMA user_version) exists on SQLite only, and this database is {}; use kind kv-table or single-row",
+            dialect.name()
+        )));
+    }
+    Ok(())
 }
 
 /// Statements that set the legacy marker to `value`, creating its table when missing.
@@ -164,11 +170,7 @@ pub fn marker_sql(set: &MigrationSet, dialect: Dialect, value: u32) -> Result<St
             )
         }
         Marker::UserVersion => {
-            if dialect != Dialect::Sqlite {
-                return Err(Error::Unsupported(
-                    "marker kind user-version (PRAGMA user_version) exists on SQLite only; choose kv-table or single-row".into(),
-                ));
-            }
+            check_marker_dialect(set, dialect)?;
             format!("PRAGMA user_version = {value};\n")
         }
     })

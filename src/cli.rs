@@ -295,10 +295,10 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             let url = database_url(cli, None)?;
             let mut db = open(cli, &url, false)?;
             let mut runner = runner(cli, &set, &graph, db.as_mut(), false);
-            let state = runner.detect()?;
+            let (state, probe) = runner.inspect()?;
             let extra = if matches!(cli.command, Command::Status) {
                 Some(StatusExtra {
-                    edited: runner.edited(&state)?,
+                    edited: runner.edited(&state, &probe)?,
                     holder: runner
                         .driver
                         .lock_holder()

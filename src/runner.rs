@@ -10,7 +10,7 @@ use crate::core::graph::Graph;
 use crate::core::guard::{self, Segment};
 use crate::core::plan::{self, Plan, Step};
 use crate::core::set::{MigrationSet, digest};
-use crate::core::state::{self, State};
+use crate::core::state::{self, Probe, State};
 use std::path::PathBuf;
 
 use crate::driver::{Backup, Driver};
@@ -105,25 +105,23 @@ impl<'a> Runner<'a> {
 
     /// Reads the state. Writes nothing.
     pub fn detect(&mut self) -> Result<State> {
-        if self.set.config.legacy.marker == crate::core::set::Marker::UserVersion
-            && self.driver.dialect() != crate::core::set::Dialect::Sqlite
-        {
-            return Err(Error::Unsupported(format!(
-                "ferry.toml's marker kind user-version (PRAGMA user_version) exists on SQLite only, and this database is {}; use kind kv-table or single-row",
-                self.driver.dialect().name()
-            )));
-        }
+        Ok(self.inspect()?.0)
+    }
+
+    /// The state and the probe it was read from. Writes nothing.
+    pub fn inspect(&mut self) -> Result<(State, Probe)> {
+        bookkeeping::check_marker_dialect(self.set, self.driver.dialect())?;
         let probe = bookkeeping::probe(self.driver, self.set)
             .map_err(Error::reading("reading the database's version"))?;
-        Ok(state::detect(self.set, self.graph, &probe))
+        Ok((state::detect(self.set, self.graph, &probe), probe))
     }
 
     /// Bridges as needed, then applies revisions up to `target`.
     pub fn upgrade(&mut self, target: &str) -> Result<RunReport> {
         self.locked(|r| {
-            let state = r.detect()?;
+            let (state, probe) = r.inspect()?;
             let plan = plan::upgrade(r.set, r.graph, &state, target)?;
-            r.refuse_edited(&state)?;
+            r.refuse_edited(&state, &probe)?;
             r.execute(state, &plan)
         })
     }
@@ -131,9 +129,9 @@ impl<'a> Runner<'a> {
     /// Undoes revisions down to `target` (never below the baseline).
     pub fn downgrade(&mut self, target: &str) -> Result<RunReport> {
         self.locked(|r| {
-            let state = r.detect()?;
+            let (state, probe) = r.inspect()?;
             let plan = plan::downgrade(r.set, r.graph, &state, target)?;
-            r.refuse_edited(&state)?;
+            r.refuse_edited(&state, &probe)?;
             r.execute(state, &plan)
         })
     }
@@ -141,13 +139,11 @@ impl<'a> Runner<'a> {
     /// Sets the version table to `target` without running any SQL.
     pub fn stamp(&mut self, target: &str) -> Result<RunReport> {
         self.locked(|r| {
-            let probe = bookkeeping::probe(r.driver, r.set)
-                .map_err(Error::reading("reading the version table"))?;
+            let (state, probe) = r.inspect()?;
             let before = probe.versions.clone().unwrap_or_default();
             let current: Vec<usize> = before.iter().filter_map(|v| r.graph.node(v)).collect();
             let nodes = r.graph.resolve(target, &current)?;
             let after: Vec<String> = nodes.iter().map(|&n| r.graph.id(n).to_string()).collect();
-            let state = state::detect(r.set, r.graph, &probe);
             let started = Instant::now();
             let started_at = bookkeeping::now_utc();
             let sql = bookkeeping::version_sql(r.set, &before, &after);
@@ -187,10 +183,17 @@ impl<'a> Runner<'a> {
 
     /// Applied revisions whose up SQL for this dialect differs from the checksum recorded
     /// when they ran: (revision, recorded, current). Reads only.
-    pub fn edited(&mut self, state: &State) -> Result<Vec<(String, String, String)>> {
+    pub fn edited(
+        &mut self,
+        state: &State,
+        probe: &Probe,
+    ) -> Result<Vec<(String, String, String)>> {
         let State::Managed { heads } = state else {
             return Ok(Vec::new());
         };
+        if !probe.history {
+            return Ok(Vec::new()); // nothing was recorded, so nothing can have changed since
+        }
         let recorded = bookkeeping::applied_checksums(self.driver)
             .map_err(Error::reading("reading ferry_history"))?;
         let nodes: Vec<usize> = heads.iter().filter_map(|h| self.graph.node(h)).collect();
@@ -213,8 +216,8 @@ impl<'a> Runner<'a> {
     }
 
     /// Refuses to run over edited revisions, unless each is accepted; records acceptances.
-    fn refuse_edited(&mut self, state: &State) -> Result<()> {
-        let edited = self.edited(state)?;
+    fn refuse_edited(&mut self, state: &State, probe: &Probe) -> Result<()> {
+        let edited = self.edited(state, probe)?;
         let (accepted, refused): (Vec<_>, Vec<_>) = edited
             .into_iter()
             .partition(|(id, ..)| self.accept_edited.contains(id));
@@ -284,14 +287,6 @@ impl<'a> Runner<'a> {
     /// Runs every step of a plan, each in its own transaction with its bookkeeping.
     pub(crate) fn execute(&mut self, before: State, plan: &Plan) -> Result<RunReport> {
         plan::check_runnable(self.set, plan, self.driver.dialect())?;
-        if plan
-            .steps
-            .iter()
-            .any(|s| matches!(s, Step::Fresh | Step::Legacy { .. }))
-        {
-            // Fails early (exit 2) for a marker kind this dialect lacks.
-            bookkeeping::marker_sql(self.set, self.driver.dialect(), 0)?;
-        }
         if !plan.steps.is_empty() && before != State::Empty && self.taken.is_none() {
             let dir = match &self.backup {
                 BackupPolicy::Off => None,

@@ -160,7 +160,15 @@ fn refused_states_leave_the_database_unchanged() {
                 .json();
             assert_eq!(json["error"]["code"], 3);
             assert_eq!(json["error"]["kind"], "refused");
-            ferry(&["status", "-d", &db.url]);
+            // status reads every refused state, exiting 3 only for the inconsistent one.
+            let code = if words[0] == "inconsistent" { 3 } else { 0 };
+            let status = ferry(&["status", "--json", "-d", &db.url])
+                .expect(code)
+                .json();
+            let refusal = status["refusal"]
+                .as_str()
+                .expect("status explains the refusal");
+            assert!(refusal.contains(words[1]), "{refusal}");
             assert_eq!(db.fingerprint(), before, "the database changed");
         }
     });

@@ -13,6 +13,8 @@ pub struct Probe {
     pub marker: MarkerReading,
     /// The version table's rows; `None` when it does not exist.
     pub versions: Option<Vec<String>>,
+    /// Whether `ferry_history` exists (so the audit trail can be read without listing again).
+    pub history: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

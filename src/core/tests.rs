@@ -405,6 +405,7 @@ fn probe(tables: &[&str], marker: MarkerReading, versions: Option<&[&str]>) -> P
         tables: tables.iter().map(|s| s.to_string()).collect(),
         marker,
         versions: versions.map(|v| v.iter().map(|s| s.to_string()).collect()),
+        history: false,
     }
 }
 

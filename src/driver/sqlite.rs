@@ -118,11 +118,16 @@ impl Sqlite {
         })
     }
 
-    fn strings(&self, sql: &str, param: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
+    /// Rows of a query with one text parameter, every value as text.
+    fn strings(&self, sql: &str, param: &str) -> Result<Rows, DbError> {
+        self.rows(sql, &[&param])
+    }
+
+    fn rows(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Rows, DbError> {
         let mut stmt = self.conn.prepare(sql).map_err(db_err)?;
         let columns = stmt.column_count();
         let rows = stmt
-            .query_map([param], |row| {
+            .query_map(params, |row| {
                 (0..columns)
                     .map(|i| row.get_ref(i).map(text))
                     .collect::<Result<Vec<_>, _>>()
@@ -176,16 +181,7 @@ impl Driver for Sqlite {
     }
 
     fn query(&mut self, sql: &str) -> Result<Rows, DbError> {
-        let mut stmt = self.conn.prepare(sql).map_err(db_err)?;
-        let columns = stmt.column_count();
-        let rows = stmt
-            .query_map([], |row| {
-                (0..columns)
-                    .map(|i| row.get_ref(i).map(text))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(db_err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        self.rows(sql, &[])
     }
 
     fn execute(&mut self, script: &str) -> Result<(), DbError> {
