@@ -59,8 +59,6 @@ pub fn numbered_file(
     Ok(None)
 }
 
-/// Builds legacy version `n` (0..=cap, or a superseded version above the cap) in an empty
-/// database, running each seed file right after its step.
 /// What building legacy `n` replays: the chain up to (n, or the cap for a superseded n), and
 /// the superseded version to write on top. Checked before the database is opened or created.
 pub fn replay_target(set: &MigrationSet, n: i64) -> Result<(u32, Option<u32>)> {
@@ -82,6 +80,120 @@ pub fn replay_target(set: &MigrationSet, n: i64) -> Result<(u32, Option<u32>)> {
     }
 }
 
+/// A point of the migration set a database can be built at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Legacy version N (0 = empty), or a superseded version above the cap.
+    Legacy(i64),
+    /// A fresh install upgraded to these revisions (one per head).
+    Revisions(Vec<String>),
+}
+
+impl Target {
+    /// Where a database in `state` stands; `None` for states without a defined schema.
+    pub fn of_state(state: &State) -> Option<Target> {
+        match state {
+            State::Empty => Some(Target::Legacy(0)),
+            State::Legacy { version } | State::Superseded { version, .. } => {
+                Some(Target::Legacy(i64::from(*version)))
+            }
+            State::Managed { heads } => Some(Target::Revisions(heads.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// Builds `target` in an empty database (seed files run right after their legacy steps).
+pub fn build(runner: &mut Runner<'_>, target: &Target, dirs: &TestDirs) -> Result<RunReport> {
+    match target {
+        Target::Legacy(n) => legacy(runner, *n, dirs),
+        Target::Revisions(revisions) => {
+            for r in revisions {
+                runner.graph.lookup(r)?;
+            }
+            runner.backup = crate::runner::BackupPolicy::Off;
+            runner.locked(|r| {
+                let before = r.detect()?;
+                refuse_unless_empty(&before)?;
+                let mut steps = Vec::new();
+                for revision in revisions {
+                    let state = r.detect()?;
+                    let plan = crate::core::plan::upgrade(r.set, r.graph, &state, revision)?;
+                    steps.extend(r.execute(state, &plan)?.steps);
+                }
+                let heads = match r.detect()? {
+                    State::Managed { heads } => heads,
+                    _ => Vec::new(),
+                };
+                Ok(RunReport {
+                    before,
+                    steps,
+                    heads,
+                    backup: None,
+                })
+            })
+        }
+    }
+}
+
+fn refuse_unless_empty(state: &State) -> Result<()> {
+    if *state == State::Empty {
+        return Ok(());
+    }
+    Err(Error::Refused {
+        state: state.name(),
+        reason: format!(
+            "a fixture is built in an empty database only, and this one is {}",
+            describe(state)
+        ),
+    })
+}
+
+/// Runs legacy step `number` (and its seed file) on a database at legacy `number - 1`.
+pub fn extend_legacy(runner: &mut Runner<'_>, number: u32, dirs: &TestDirs) -> Result<RunReport> {
+    runner.backup = crate::runner::BackupPolicy::Off;
+    runner.locked(|r| {
+        let state = if number == 1 {
+            State::Empty
+        } else {
+            State::Legacy {
+                version: number - 1,
+            }
+        };
+        let found = r.detect()?;
+        if found != state {
+            return Err(Error::Refused {
+                state: found.name(),
+                reason: format!(
+                    "legacy step {number} extends legacy {}, and this database is {}",
+                    number - 1,
+                    describe(&found)
+                ),
+            });
+        }
+        replay_one(r, number, dirs, state)
+    })
+}
+
+/// One legacy step and then its seed file, each in its own transaction.
+fn replay_one(r: &mut Runner<'_>, number: u32, dirs: &TestDirs, state: State) -> Result<RunReport> {
+    let plan = Plan {
+        steps: vec![Step::Legacy { number }],
+        heads_after: Vec::new(),
+    };
+    let report = r.execute(state, &plan)?;
+    if let Some(dir) = &dirs.seeds
+        && let Some((path, sql)) = numbered_file(dir, number, r.driver.dialect())?
+    {
+        r.transaction(
+            &format!("seed {}", path.display()),
+            &format!("legacy {number}"),
+            |d| d.execute(&sql),
+        )?;
+    }
+    Ok(report)
+}
+
 /// Builds legacy version `n` (0..=cap, or a superseded version above the cap) in an empty
 /// database, running each seed file right after its step.
 pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunReport> {
@@ -91,27 +203,13 @@ pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunRep
     runner.backup = crate::runner::BackupPolicy::Off;
     runner.locked(|r| {
         let before = r.detect()?;
-        if before != State::Empty {
-            return Err(Error::Refused {
-                state: before.name(),
-                reason: format!("a fixture is built in an empty database only, and this one is {}", describe(&before)),
-            });
-        }
+        refuse_unless_empty(&before)?;
         let dialect = r.driver.dialect();
         let mut steps = Vec::new();
         let mut state = before.clone();
         for number in 1..=replay_to {
-            let plan = Plan {
-                steps: vec![Step::Legacy { number }],
-                heads_after: Vec::new(),
-            };
-            steps.extend(r.execute(state, &plan)?.steps);
+            steps.extend(replay_one(r, number, dirs, state)?.steps);
             state = State::Legacy { version: number };
-            if let Some(dir) = &dirs.seeds
-                && let Some((path, sql)) = numbered_file(dir, number, dialect)?
-            {
-                r.transaction(&format!("seed {}", path.display()), &describe(&state), |d| d.execute(&sql))?;
-            }
         }
         if let Some(version) = superseded {
             let dir = dirs.superseded.as_ref().ok_or_else(|| {

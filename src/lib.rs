@@ -19,3 +19,4 @@ pub mod driver;
 pub mod error;
 pub mod fixture;
 pub mod runner;
+pub mod scratch;
