@@ -771,3 +771,28 @@ fn current_verbose_says_when_and_by_whom() {
         assert_eq!(json["revisions"][0]["down"], Value::Array(Vec::new()));
     });
 }
+
+/// The lock is held while the runner runs, and names the hand-off: a `ferry status` from
+/// inside the command sees it.
+#[test]
+fn the_lock_is_held_during_the_handoff() {
+    on_both(|dialect| {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("status.json");
+        let command = format!(
+            "'{}' status --json -d \"$FERRY_DATABASE_URL\" > '{}'",
+            env!("CARGO_BIN_EXE_ferry"),
+            out.display()
+        );
+        let set = handoff_set(tmp.path(), &command);
+        let db = TestDb::new(dialect);
+        ferry(&with_set(&set, &["upgrade", "-d", &db.url])).expect(0);
+        let inside: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let holder = inside["lock_holder"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no holder: {inside}"));
+        assert!(holder.contains("hand-off to"), "{holder}");
+        let after = ferry(&["status", "--json", "-d", &db.url]).expect(0).json();
+        assert_eq!(after["lock_holder"], Value::Null, "released afterwards");
+    });
+}
