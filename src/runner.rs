@@ -147,6 +147,9 @@ impl<'a> Runner<'a> {
             } else {
                 format!("revision {}", report.heads.join(", "))
             };
+            // Dropping the progress callback clears its bar, which would otherwise keep
+            // redrawing over the command's output.
+            r.on_event = Box::new(|_| {});
             let shown = plan::shown(&invocation.command);
             r.driver.lock_progress(&format!("hand-off to {shown}"));
             let duration = invocation.run(&position)?;

@@ -89,9 +89,13 @@ from sqlalchemy import create_engine
 if context.is_offline_mode():
     raise SystemExit("these tests run Alembic online only")
 
-engine = create_engine(os.environ["FERRY_SQLALCHEMY_URL"])
+schema = os.environ.get("FERRY_SCHEMA")
+engine = create_engine(
+    os.environ["FERRY_SQLALCHEMY_URL"],
+    connect_args={"options": f"-csearch_path={schema}"} if schema else {},
+)
 with engine.connect() as connection:
-    context.configure(connection=connection, version_table_schema=os.environ.get("FERRY_SCHEMA"))
+    context.configure(connection=connection, version_table_schema=schema)
     with context.begin_transaction():
         context.run_migrations()
 "#,
@@ -382,6 +386,23 @@ fn ferry_bridges_then_hands_off_to_alembic() {
             refused.stderr
         );
         assert_eq!(db.fingerprint(), before);
+
+        if dialect == Dialect::Postgres {
+            // --schema: ferry installs into that schema, and Alembic, told by FERRY_SCHEMA,
+            // finds ferry's version table there and continues in it.
+            ferry(&with_set(
+                &set,
+                &["upgrade", "--schema", "app", "-d", &db.url],
+            ))
+            .expect(0);
+            assert_eq!(
+                db.scalar("SELECT version_num FROM app.alembic_version")
+                    .as_deref(),
+                Some(ALEMBIC_REV)
+            );
+            assert!(has_column(&db, "app.bots", "alembic_note"));
+            assert_eq!(db.versions(), [ALEMBIC_REV], "public is where it was");
+        }
     });
 }
 
