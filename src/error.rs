@@ -70,6 +70,22 @@ pub enum Error {
     /// A file ferry was asked to write (exit 2).
     #[error("{path}: {message}")]
     Io { path: String, message: String },
+    /// The `[handoff]` command exited non-zero after the bridge (exit: the command's status).
+    #[error(
+        "the hand-off command `{command}` {how}. The bridge before it is committed: the database was at {position} \
+         when ferry handed off. The command's own output is above; fix the cause and run `ferry upgrade` again (it \
+         bridges nothing more and hands off again)"
+    )]
+    HandoffFailed {
+        command: String,
+        /// The command's exit status (never 0), which ferry exits with.
+        status: u8,
+        how: String,
+        position: String,
+    },
+    /// The `[handoff]` command could not be started at all (exit 2).
+    #[error("cannot start the hand-off command `{command}`: {message}")]
+    HandoffStart { command: String, message: String },
 }
 
 impl From<PlanError> for Error {
@@ -91,11 +107,13 @@ impl Error {
             | Error::Set(_)
             | Error::Target(_)
             | Error::Unsupported(_)
-            | Error::Io { .. } => 2,
+            | Error::Io { .. }
+            | Error::HandoffStart { .. } => 2,
             Error::Refused { .. } => 3,
             Error::StepFailed { .. } => 4,
             Error::Locked { .. } => 5,
             Error::Open { .. } | Error::Database { .. } => 6,
+            Error::HandoffFailed { status, .. } => *status,
         }
     }
 
@@ -113,6 +131,27 @@ impl Error {
             Error::Open { .. } => "open",
             Error::Database { .. } => "database",
             Error::Io { .. } => "io",
+            Error::HandoffFailed { .. } => "handoff_failed",
+            Error::HandoffStart { .. } => "handoff_start",
+        }
+    }
+
+    /// Extra fields of the error's JSON object, where the error has any.
+    pub fn detail(&self) -> Option<(&'static str, serde_json::Value)> {
+        match self {
+            Error::HandoffFailed {
+                command,
+                status,
+                position,
+                ..
+            } => Some((
+                "handoff",
+                serde_json::json!({"command": command, "status": status, "position": position}),
+            )),
+            Error::HandoffStart { command, .. } => {
+                Some(("handoff", serde_json::json!({"command": command})))
+            }
+            _ => None,
         }
     }
 

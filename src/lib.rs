@@ -5,6 +5,7 @@
 //!   schema snapshots. No database in it.
 //! - [`driver`]: one thin driver per dialect behind the [`driver::Driver`] trait.
 //! - [`runner`]: executes a plan through a driver (lock, transactions, bookkeeping).
+//! - [`handoff`]: running an external revision runner (`[handoff]`) after the bridge.
 //! - [`cli`]: the `ferry` command line.
 
 pub mod core;
@@ -18,5 +19,6 @@ pub mod cli;
 pub mod driver;
 pub mod error;
 pub mod fixture;
+pub mod handoff;
 pub mod runner;
 pub mod scratch;

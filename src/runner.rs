@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use crate::driver::{Backup, Driver};
 use crate::error::{DbError, Error, Result};
+use crate::handoff::{HandoffReport, Invocation};
 
 /// Progress of a run, for the progress bar.
 pub enum Event<'a> {
@@ -123,6 +124,49 @@ impl<'a> Runner<'a> {
             let plan = plan::upgrade(r.set, r.graph, &state, target)?;
             r.refuse_edited(&state, &probe)?;
             r.execute(state, &plan)
+        })
+    }
+
+    /// With a `[handoff]`: bridges as needed (never ferry's own revisions: the plan of a set
+    /// with a hand-off ends at the bridge), then runs the hand-off command while still holding
+    /// the lock, so no second ferry bridges or hands off meanwhile. The external runner owns
+    /// every revision after the baseline, so a database it took further (`ahead`) is handed
+    /// off again rather than refused.
+    pub fn hand_off(
+        &mut self,
+        target: &str,
+        invocation: &Invocation,
+    ) -> Result<(RunReport, HandoffReport)> {
+        self.locked(|r| {
+            let (state, probe) = r.inspect()?;
+            let plan = plan::upgrade(r.set, r.graph, &state, target)?;
+            r.refuse_edited(&state, &probe)?;
+            let report = r.execute(state, &plan)?;
+            let position = if report.steps.is_empty() {
+                describe(&report.before)
+            } else {
+                format!("revision {}", report.heads.join(", "))
+            };
+            // Dropping the progress callback clears its bar, which would otherwise keep
+            // redrawing over the command's output.
+            r.on_event = Box::new(|_| {});
+            let shown = plan::shown(&invocation.command);
+            r.driver.lock_progress(&format!("hand-off to {shown}"));
+            let duration = invocation.run(&position)?;
+            let after = bookkeeping::probe(r.driver, r.set).map_err(Error::reading(
+                "reading the version table after the hand-off",
+            ))?;
+            let mut heads_after = after.versions.unwrap_or_default();
+            heads_after.sort();
+            Ok((
+                report,
+                HandoffReport {
+                    command: shown,
+                    status: 0,
+                    duration_ms: duration.as_millis(),
+                    heads_after,
+                },
+            ))
         })
     }
 

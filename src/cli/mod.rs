@@ -1,6 +1,9 @@
 //! The `ferry` command line (spec §4). Every command returns an [`Output`]; errors become exit
 //! codes in [`Error::exit_code`], and `--json` turns either into one JSON object on stdout.
 
+mod handoff;
+mod history;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,7 +74,9 @@ pub struct Cli {
 enum Command {
     /// Show the database's state, versions, heads and pending steps (writes nothing)
     Status,
-    /// Bridge a legacy or empty database as needed, then apply revisions up to TARGET
+    /// Bridge a legacy or empty database as needed, then apply revisions up to TARGET (or, with
+    /// [handoff] in ferry.toml, hand off to the external runner after the bridge)
+    #[command(after_help = handoff::UPGRADE_HELP)]
     Upgrade {
         /// `head` (default), `heads`, `+N`, a revision id or unique prefix
         #[arg(default_value = "head", allow_hyphen_values = true)]
@@ -89,7 +94,12 @@ enum Command {
         accept_edited: Vec<String>,
     },
     /// Show the revision(s) in the version table
-    Current,
+    Current {
+        /// Also each revision's message, down revision(s), and when, by which ferry and on
+        /// which host it was applied (from ferry_history)
+        #[arg(short, long)]
+        verbose: bool,
+    },
     /// Show the head revision(s) of the migration set
     Heads,
     /// Show the revision history of the migration set, newest first
@@ -97,6 +107,10 @@ enum Command {
         /// Also show the database's audit trail (ferry_history: every step ferry ran)
         #[arg(long)]
         audit: bool,
+        /// Each revision in full: down revision(s), head/branchpoint/mergepoint, message,
+        /// transaction flag, and every SQL file it uses per dialect with its sha256
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Set the version table to REV without running any SQL
     Stamp {
@@ -168,9 +182,9 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             if cli.json {
-                print_json(
-                    &json!({"ok": false, "command": command_name(&cli.command), "error": {"code": e.exit_code(), "kind": e.kind(), "message": e.to_string()}}),
-                );
+                let mut object = json!({"ok": false, "command": command_name(&cli.command), "error": {"code": e.exit_code(), "kind": e.kind(), "message": e.to_string()}});
+                handoff::error_detail(&e, &mut object);
+                print_json(&object);
             } else {
                 eprintln!("error: {e}");
             }
@@ -191,7 +205,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Status => "status",
         Command::Upgrade { .. } => "upgrade",
         Command::Downgrade { .. } => "downgrade",
-        Command::Current => "current",
+        Command::Current { .. } => "current",
         Command::Heads => "heads",
         Command::History { .. } => "history",
         Command::Stamp { .. } => "stamp",
@@ -278,20 +292,11 @@ fn dispatch(cli: &Cli) -> Result<Output> {
                 json!({"heads": heads}),
             ))
         }
-        Command::History { audit } => {
-            let mut out = history(&set, &graph);
-            if *audit {
-                let url = database_url(cli, None)?;
-                let mut db = open(cli, &url, false)?;
-                let (text, rows) = audit_trail(db.as_mut())?;
-                out.text.push_str(&text);
-                if let Value::Object(o) = &mut out.json {
-                    o.insert("audit".into(), rows);
-                }
-            }
-            Ok(out)
+        Command::History { audit, verbose } => {
+            history::history(cli, &set, &graph, *audit, *verbose)
         }
-        Command::Status | Command::Current | Command::Check | Command::Plan { .. } => {
+        Command::Current { verbose } => history::current(cli, &set, &graph, *verbose),
+        Command::Status | Command::Check | Command::Plan { .. } => {
             let url = database_url(cli, None)?;
             let mut db = open(cli, &url, false)?;
             let mut runner = runner(cli, &set, &graph, db.as_mut(), false);
@@ -308,6 +313,17 @@ fn dispatch(cli: &Cli) -> Result<Output> {
                 None
             };
             read_only(cli, &set, &graph, &url, state, extra)
+        }
+        Command::Upgrade {
+            target,
+            accept_edited,
+        } if set.config.handoff.is_some() => {
+            let command = set
+                .config
+                .handoff
+                .as_ref()
+                .map_or("", |h| h.command.as_str());
+            handoff::upgrade(cli, &set, &graph, command, target, accept_edited)
         }
         Command::Upgrade {
             target,
@@ -453,27 +469,8 @@ fn read_only(
         _ => Vec::new(),
     };
     let heads: Vec<&str> = graph.heads().iter().map(|&n| graph.id(n)).collect();
-    match &cli.command {
-        Command::Current => Ok(Output::ok(
-            if current.is_empty() {
-                format!("no revision ({})\n", describe(&state))
-            } else {
-                current
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{c}{}\n",
-                            if heads.contains(&c.as_str()) {
-                                " (head)"
-                            } else {
-                                ""
-                            }
-                        )
-                    })
-                    .collect()
-            },
-            json!({"database": url.display(), "state": state, "current": current}),
-        )),
+    let detected = state.clone();
+    let mut out = match &cli.command {
         Command::Check => {
             let plan = plan::upgrade(set, graph, &state, "head")?;
             let pending: Vec<String> = plan.steps.iter().map(|s| s.label(set)).collect();
@@ -520,7 +517,9 @@ fn read_only(
             &heads,
             extra.unwrap_or_default(),
         ),
-    }
+    }?;
+    handoff::annotate(cli, set, &detected, &mut out);
+    Ok(out)
 }
 
 fn status(
@@ -692,37 +691,6 @@ fn summarize(labels: &[String]) -> String {
             labels[labels.len() - 1]
         )
     }
-}
-
-fn history(set: &MigrationSet, graph: &Graph) -> Output {
-    let heads = graph.heads();
-    let mut text = String::new();
-    let mut entries = Vec::new();
-    for &node in graph.order().iter().rev() {
-        let id = graph.id(node);
-        let downs: Vec<&str> = graph.downs(node).iter().map(|&d| graph.id(d)).collect();
-        let message = set
-            .revision(id)
-            .map_or("baseline: the schema of a fresh install", |r| {
-                r.message.as_str()
-            });
-        let head = if heads.contains(&node) { " (head)" } else { "" };
-        let arrow = if downs.is_empty() {
-            "<base>".to_string()
-        } else {
-            downs.join(", ")
-        };
-        text.push_str(&format!("{arrow} -> {id}{head}, {message}\n"));
-        entries.push(
-            json!({"revision": id, "down": downs, "message": message, "head": !head.is_empty()}),
-        );
-    }
-    text.push_str(&format!(
-        "legacy 1..{} (frozen) -> {}\n",
-        set.cap(),
-        set.baseline_id()
-    ));
-    Output::ok(text, json!({"revisions": entries, "legacy_cap": set.cap()}))
 }
 
 fn lint(cli: &Cli, set: &MigrationSet, freeze: bool) -> Result<Output> {

@@ -98,8 +98,39 @@ fn position(
             Vec::new(),
             heads.iter().filter_map(|h| graph.node(h)).collect(),
         ),
+        // Not refused only with a [handoff]: bridged already, its runner owns what is there.
+        State::Ahead { .. } => (Vec::new(), Vec::new()),
         _ => unreachable!("refused states return above"),
     })
+}
+
+/// A hand-off command as messages show it: trimmed, any password in it masked.
+pub fn shown(command: &str) -> String {
+    crate::driver::url::redact(command.trim())
+}
+
+/// With a `[handoff]`, ferry's part of `upgrade`: the bridge (fresh install, legacy replay,
+/// baseline stamp) and nothing after it; the external runner takes the revisions from there.
+fn bridge_only(
+    set: &MigrationSet,
+    graph: &Graph,
+    state: &State,
+    target: &str,
+    command: &str,
+) -> Result<Plan, PlanError> {
+    if target != "head" && target != "heads" {
+        return Err(TargetError::Invalid(format!(
+            "this migration set hands off to `{command}` after the bridge ([handoff] in ferry.toml), and that runner chooses \
+             the revisions to apply; run `ferry upgrade` without a target (or with `head`)"
+        ))
+        .into());
+    }
+    let (steps, current) = position(set, graph, state)?;
+    let heads_after = match state {
+        State::Ahead { unknown } => unknown.clone(),
+        _ => current.iter().map(|&n| graph.id(n).to_string()).collect(),
+    };
+    Ok(Plan { steps, heads_after })
 }
 
 /// `upgrade TARGET`: bridge as needed, then the revisions up to TARGET.
@@ -109,6 +140,9 @@ pub fn upgrade(
     state: &State,
     target: &str,
 ) -> Result<Plan, PlanError> {
+    if let Some(handoff) = &set.config.handoff {
+        return bridge_only(set, graph, state, target, &shown(&handoff.command));
+    }
     let (mut steps, current) = position(set, graph, state)?;
     let target_nodes = graph.resolve(target, &current)?;
     let have = graph.ancestors(&current);
@@ -140,6 +174,14 @@ pub fn downgrade(
     state: &State,
     target: &str,
 ) -> Result<Plan, PlanError> {
+    if let Some(handoff) = &set.config.handoff {
+        // ferry never applied the revisions after the baseline: the external runner did.
+        return Err(PlanError::Unsupported(format!(
+            "this migration set hands off to `{}` ([handoff] in ferry.toml): the revisions after the baseline belong to \
+             that runner, so downgrade with it (e.g. `alembic downgrade -1`); ferry does not downgrade a set with a hand-off",
+            shown(&handoff.command)
+        )));
+    }
     let State::Managed { heads } = state else {
         if let Some(reason) = state.refusal(set) {
             return Err(PlanError::Refused {

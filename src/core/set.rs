@@ -81,6 +81,17 @@ pub struct Config {
     pub test: TestConfig,
     #[serde(default, rename = "release")]
     pub releases: Vec<Release>,
+    /// An external revision runner (e.g. Alembic) that `upgrade` hands off to after the bridge.
+    #[serde(default)]
+    pub handoff: Option<HandoffConfig>,
+}
+
+/// `[handoff]`: after the bridge, `upgrade` runs this command (through `sh -c`) instead of
+/// ferry's own revisions; the external runner owns every revision after the baseline.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffConfig {
+    pub command: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -780,6 +791,14 @@ fn check_config(config: &Config) -> Result<BTreeMap<u32, String>, SetError> {
     }
     check_revision_id(&config.baseline.revision)
         .map_err(|m| config_err("ferry.toml", format!("baseline.revision: {m}")))?;
+    if let Some(handoff) = &config.handoff
+        && handoff.command.trim().is_empty()
+    {
+        return Err(config_err(
+            "ferry.toml",
+            "handoff.command is empty; name the external runner's command (e.g. command = \"alembic upgrade head\"), or remove [handoff]",
+        ));
+    }
     let mut superseded = BTreeMap::new();
     for (key, id) in &config.legacy.superseded {
         let number: u32 = key.parse().map_err(|_| {

@@ -82,6 +82,8 @@ impl State {
             | State::Legacy { .. }
             | State::Superseded { .. }
             | State::Managed { .. } => None,
+            // The external runner of a `[handoff]` applied them: `upgrade` hands off to it again.
+            State::Ahead { .. } if set.config.handoff.is_some() => None,
             State::FutureLegacy { version } => Some(format!(
                 "the legacy marker says version {version}, above this set's cap {cap}, and ferry.toml maps no revision to it \
                  (legacy.superseded); it was written by a newer or pre-release build. Upgrade with the ferry that wrote it, \

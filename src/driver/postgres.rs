@@ -172,7 +172,7 @@ fn take_ssl_params(conn: &str) -> Result<(String, Option<String>, Option<String>
 }
 
 /// Splits a libpq `key = value` string (values bare or single-quoted, `\` escapes).
-fn libpq_pairs(conn: &str) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn libpq_pairs(conn: &str) -> Result<Vec<(String, String)>, String> {
     let mut pairs = Vec::new();
     let mut chars = conn.chars().peekable();
     loop {

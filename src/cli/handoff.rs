@@ -1,0 +1,170 @@
+//! `ferry upgrade` for a set with `[handoff]`, and what `status`, `check` and `plan` add for it.
+
+use serde_json::{Value, json};
+
+use super::{Cli, Command, Output};
+use crate::core::graph::Graph;
+use crate::core::plan::shown;
+use crate::core::set::MigrationSet;
+use crate::core::state::State;
+use crate::error::{Error, Result};
+use crate::handoff::{HandoffReport, Invocation};
+use crate::runner::describe;
+
+/// `ferry upgrade --help`, after the options.
+pub(super) const UPGRADE_HELP: &str = "\
+Examples:
+  ferry upgrade -d sqlite:app.db        install or bridge app.db, then revisions up to head
+  ferry upgrade +1 -d sqlite:app.db     one revision further
+  ferry upgrade 0005 -d sqlite:app.db   up to the revision whose id starts with 0005
+
+Hand-off to an external runner (e.g. Alembic): with
+    [handoff]
+    command = \"alembic upgrade head\"
+in ferry.toml, upgrade bridges as usual under the lock (fresh install, legacy replay, stamp of
+the baseline) and then, instead of ferry's own revisions, runs that command with `sh -c`,
+still holding the lock. The command sees FERRY_DATABASE_URL and DATABASE_URL (the URL as
+ferry got it), FERRY_SQLALCHEMY_URL (sqlite:////ABS/PATH or postgresql://…) and, with
+--schema, FERRY_SCHEMA. Its output goes through (with --json, its stdout goes to stderr); a
+non-zero exit status is ferry's exit status. The runner owns the revisions after the
+baseline: a database it took beyond ferry's set (state `ahead`) is handed off again, not
+refused; a TARGET other than head is refused, and so is `ferry downgrade`.";
+
+/// `ferry upgrade` of a set with a `[handoff]`: the bridge, then the command.
+pub(super) fn upgrade(
+    cli: &Cli,
+    set: &MigrationSet,
+    graph: &Graph,
+    command: &str,
+    target: &str,
+    accept_edited: &[String],
+) -> Result<Output> {
+    let url = super::database_url(cli, None)?;
+    let raw = raw_database_url(cli).unwrap_or_else(|| url.display());
+    let mut invocation = Invocation::new(command, &raw, &url, cli.schema.as_deref())?;
+    invocation.stdout_to_stderr = cli.json;
+    invocation.announce = !cli.json && !cli.quiet;
+    let mut db = super::open(cli, &url, true)?;
+    let mut runner = super::runner(cli, set, graph, db.as_mut(), true);
+    runner.accept_edited = accept_edited.to_vec();
+    let (report, handoff) = runner.hand_off(target, &invocation)?;
+    let mut text = String::new();
+    for s in &report.steps {
+        let skipped = if s.skipped_guards.is_empty() {
+            String::new()
+        } else {
+            format!("  [skipped: {}]", s.skipped_guards.join("; "))
+        };
+        text.push_str(&format!(
+            "  {:<48} {:>7} ms{skipped}\n",
+            s.label, s.duration_ms
+        ));
+    }
+    if report.steps.is_empty() {
+        text.push_str(&format!(
+            "{}: bridge: nothing to do, at {}\n",
+            url.display(),
+            describe(&report.before)
+        ));
+    } else {
+        text.push_str(&format!(
+            "{}: bridge: {} → revision {} ({} steps)\n",
+            url.display(),
+            describe(&report.before),
+            report.heads.join(", "),
+            report.steps.len()
+        ));
+    }
+    text.push_str(&handoff_line(&handoff));
+    if let Some(b) = &report.backup {
+        text.push_str(&format!("backup:  {} (verified)\n", b.path.display()));
+    }
+    Ok(Output::ok(
+        text,
+        json!({"database": url.display(), "before": report.before, "steps": report.steps, "heads": handoff.heads_after,
+               "bridge_heads": report.heads, "backup": report.backup, "handoff": handoff}),
+    ))
+}
+
+fn handoff_line(h: &HandoffReport) -> String {
+    format!(
+        "hand-off: `{}` exited 0 ({} ms); the version table holds {}\n",
+        h.command,
+        h.duration_ms,
+        if h.heads_after.is_empty() {
+            "nothing".to_string()
+        } else {
+            h.heads_after.join(", ")
+        }
+    )
+}
+
+/// The database URL as ferry got it (the option, else the environment), for the command.
+fn raw_database_url(cli: &Cli) -> Option<String> {
+    cli.database
+        .clone()
+        .or_else(|| std::env::var("FERRY_DATABASE_URL").ok())
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+}
+
+/// What `status`, `check` and `plan` add for a set with a hand-off: who runs the revisions
+/// after the bridge, and (for `ahead`) that `upgrade` hands off again rather than refusing.
+pub(super) fn annotate(cli: &Cli, set: &MigrationSet, state: &State, out: &mut Output) {
+    let Some(handoff) = &set.config.handoff else {
+        return;
+    };
+    let command = shown(&handoff.command);
+    let owned: Vec<String> = match state {
+        State::Ahead { unknown } => unknown.clone(),
+        _ => Vec::new(),
+    };
+    let note = if owned.is_empty() {
+        format!(
+            "after the bridge, `ferry upgrade` hands off to `{command}`, which runs the revisions after the baseline"
+        )
+    } else {
+        format!(
+            "the version table holds {}, which the external runner applied (ferry's set does not know it); \
+             `ferry upgrade` hands off to `{command}` again",
+            owned.join(", ")
+        )
+    };
+    match &cli.command {
+        Command::Status => out.text.push_str(&format!("handoff:   {note}\n")),
+        Command::Check => {
+            if out.code == 0 {
+                // ferry's own part is done; only the external runner knows about the rest.
+                out.text = format!(
+                    "{}: bridged ({}); the revisions after the baseline belong to `{command}`: ask it what is pending\n",
+                    super::database_url(cli, None)
+                        .map_or_else(|_| "database".into(), |u| u.display()),
+                    describe(state)
+                );
+            }
+        }
+        Command::Plan { .. } => {
+            if out.text == "nothing to do\n" {
+                out.text.clear();
+            }
+            out.text
+                .push_str(&format!("then: hand off to `{command}`\n"));
+        }
+        _ => return,
+    }
+    if let Value::Object(o) = &mut out.json {
+        o.insert(
+            "handoff".into(),
+            json!({"command": command, "owned_by_runner": owned, "note": note}),
+        );
+    }
+}
+
+/// The error a `--json` object carries extra fields for (the hand-off's command and status).
+pub(super) fn error_detail(e: &Error, object: &mut Value) {
+    if let (Some((key, value)), Some(error)) = (
+        e.detail(),
+        object.get_mut("error").and_then(Value::as_object_mut),
+    ) {
+        error.insert(key.into(), value);
+    }
+}
