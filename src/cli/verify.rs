@@ -53,7 +53,7 @@ pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Out
         )
     } else {
         format!(
-            "{}: {} difference(s) from the schema the migration set gives at {position} (expected → found):\n{}\n",
+            "{}: {} difference(s) from the schema the migration set gives at {position}:\n{}\n",
             url.display(),
             differences.len(),
             unversioned::list(&differences)
@@ -113,7 +113,7 @@ pub(super) fn identification_text(text: &mut String, identified: Result<&Identif
         text.push_str(&format!("identified: {}, exact match{same}\n", id.names()));
     } else {
         text.push_str(&format!(
-            "identified: no exact match; nearest {} with {} difference(s) (expected → found):\n{}\n",
+            "identified: no exact match; nearest {} with {} difference(s):\n{}\n",
             id.names(),
             id.differences.len(),
             unversioned::list(&id.differences)
