@@ -210,6 +210,44 @@ mod tests {
     }
 
     #[test]
+    fn the_unversioned_refusal_points_to_assume_legacy_with_the_identified_version() {
+        use crate::core::state::unversioned_refusal;
+        let tables = vec!["users".to_string(), "bots".to_string()];
+        let text = |live: &Schema| unversioned_refusal(&tables, identify(&chain(), live).as_ref());
+
+        let generic = unversioned_refusal(&tables, None);
+        assert!(generic.contains("(users, bots)") && generic.contains("--assume-legacy N"));
+
+        let exact = text(&schema(&["users"]));
+        assert!(
+            exact.contains("exactly legacy 1's: `ferry upgrade --assume-legacy 1`"),
+            "{exact}"
+        );
+
+        let shared = text(&schema(&["users", "bots"]));
+        assert!(
+            shared.contains("exactly that of legacy 2 and 3")
+                && shared.contains("--assume-legacy N"),
+            "{shared}"
+        );
+
+        let mut live = schema(&["users", "bots", "tags", "a", "b", "c"]);
+        live.tables.remove("tags");
+        let nearest = text(&live);
+        assert!(
+            nearest.contains("nearest is legacy 2 and 3 with 3 difference(s)")
+                && nearest.contains("--assume-legacy 2 --force"),
+            "{nearest}"
+        );
+        let mut many = live.clone();
+        many.tables.insert("d".into(), Table::default());
+        assert!(text(&many).contains("; … 1 more (`ferry status` lists them)"));
+
+        let foreign = text(&schema(&["customers"]));
+        assert!(foreign.contains("check that --database"), "{foreign}");
+    }
+
+    #[test]
     fn names_read_as_a_list() {
         assert_eq!(names(&[]), "no legacy version");
         assert_eq!(names(&[3, 4, 5]), "legacy 3, 4 and 5");
