@@ -327,12 +327,8 @@ fn dispatch(cli: &Cli) -> Result<Output> {
                 let identified = match &state {
                     State::Unversioned { .. } => Some(
                         crate::unversioned::identify(&set, &graph, &url, runner.driver)
-                            .and_then(|i| {
-                                i.ok_or_else(|| {
-                                    Error::Usage("the set has no legacy version".into())
-                                })
-                            })
-                            .map_err(|e| e.to_string()),
+                            .map_err(|e| e.to_string())
+                            .and_then(|i| i.ok_or_else(|| "the set has no legacy version".into())),
                     ),
                     _ => None,
                 };
