@@ -22,3 +22,4 @@ pub mod fixture;
 pub mod handoff;
 pub mod runner;
 pub mod scratch;
+pub mod unversioned;

@@ -13,9 +13,11 @@ use crate::core::set::{MigrationSet, digest};
 use crate::core::state::{self, Probe, State};
 use std::path::PathBuf;
 
+use crate::driver::url::DatabaseUrl;
 use crate::driver::{Backup, Driver};
 use crate::error::{DbError, Error, Result};
 use crate::handoff::{HandoffReport, Invocation};
+use crate::unversioned::{self, AssumeLegacy, Assumed};
 
 /// Progress of a run, for the progress bar.
 pub enum Event<'a> {
@@ -74,6 +76,13 @@ pub struct Runner<'a> {
     /// Applied revisions whose edited SQL the operator accepts (`--accept-edited`).
     pub accept_edited: Vec<String>,
     pub on_event: Box<dyn FnMut(Event<'_>) + 'a>,
+    /// The database's URL, beside which scratch databases are built (to identify an
+    /// unversioned database, or check `assume_legacy`); `None`: none is built.
+    pub scratch: Option<DatabaseUrl>,
+    /// `upgrade --assume-legacy N [--force]`, for an unversioned database.
+    pub assume_legacy: Option<AssumeLegacy>,
+    /// What `assume_legacy` checked and recorded, once `upgrade` has passed it.
+    pub assumed: Option<Assumed>,
     /// The backup this run took, named in any failure after it.
     taken: Option<Backup>,
 }
@@ -100,6 +109,9 @@ impl<'a> Runner<'a> {
             backup: BackupPolicy::default(),
             accept_edited: Vec::new(),
             on_event: Box::new(|_| {}),
+            scratch: None,
+            assume_legacy: None,
+            assumed: None,
             taken: None,
         }
     }
@@ -120,11 +132,25 @@ impl<'a> Runner<'a> {
     /// Bridges as needed, then applies revisions up to `target`.
     pub fn upgrade(&mut self, target: &str) -> Result<RunReport> {
         self.locked(|r| {
-            let (state, probe) = r.inspect()?;
+            let (state, probe) = r.inspect_for_upgrade(target)?;
             let plan = plan::upgrade(r.set, r.graph, &state, target)?;
             r.refuse_edited(&state, &probe)?;
             r.execute(state, &plan)
         })
+    }
+
+    /// The state `upgrade` starts from, under the lock: an unversioned database becomes
+    /// legacy N here when `--assume-legacy N` checks out, and is refused (identified) otherwise.
+    fn inspect_for_upgrade(&mut self, target: &str) -> Result<(State, Probe)> {
+        let (mut state, mut probe) = self.inspect()?;
+        if let Some(assume) = self.assume_legacy {
+            self.assumed = Some(unversioned::assume(self, &state, assume, target)?);
+            (state, probe) = self.inspect()?;
+        }
+        if matches!(state, State::Unversioned { .. }) {
+            return Err(unversioned::refusal(self, &state));
+        }
+        Ok((state, probe))
     }
 
     /// With a `[handoff]`: bridges as needed (never ferry's own revisions: the plan of a set
@@ -138,7 +164,7 @@ impl<'a> Runner<'a> {
         invocation: &Invocation,
     ) -> Result<(RunReport, HandoffReport)> {
         self.locked(|r| {
-            let (state, probe) = r.inspect()?;
+            let (state, probe) = r.inspect_for_upgrade(target)?;
             let plan = plan::upgrade(r.set, r.graph, &state, target)?;
             r.refuse_edited(&state, &probe)?;
             let report = r.execute(state, &plan)?;
@@ -331,20 +357,8 @@ impl<'a> Runner<'a> {
     /// Runs every step of a plan, each in its own transaction with its bookkeeping.
     pub(crate) fn execute(&mut self, before: State, plan: &Plan) -> Result<RunReport> {
         plan::check_runnable(self.set, plan, self.driver.dialect())?;
-        if !plan.steps.is_empty() && before != State::Empty && self.taken.is_none() {
-            let dir = match &self.backup {
-                BackupPolicy::Off => None,
-                BackupPolicy::Beside => Some(None),
-                BackupPolicy::Into(d) => Some(Some(d.as_path())),
-            };
-            if let Some(dir) = dir {
-                self.taken = self.driver.backup(dir).map_err(|e| Error::Io {
-                    path: "backup".into(),
-                    message: format!(
-                        "{e} (pass --backup-dir DIR to write it elsewhere, or --no-backup)"
-                    ),
-                })?;
-            }
+        if !plan.steps.is_empty() && before != State::Empty {
+            self.take_backup()?;
         }
         (self.on_event)(Event::Planned {
             total: plan.steps.len(),
@@ -387,6 +401,23 @@ impl<'a> Runner<'a> {
             heads,
             backup: self.taken.clone(),
         })
+    }
+
+    /// Takes the run's backup (per `backup`) unless it has one already: before its first write.
+    pub(crate) fn take_backup(&mut self) -> Result<()> {
+        if self.taken.is_some() {
+            return Ok(());
+        }
+        let dir = match &self.backup {
+            BackupPolicy::Off => return Ok(()),
+            BackupPolicy::Beside => None,
+            BackupPolicy::Into(d) => Some(d.as_path()),
+        };
+        self.taken = self.driver.backup(dir).map_err(|e| Error::Io {
+            path: "backup".into(),
+            message: format!("{e} (pass --backup-dir DIR to write it elsewhere, or --no-backup)"),
+        })?;
+        Ok(())
     }
 
     /// One step and its bookkeeping; returns the skipped guards and the heads after it.

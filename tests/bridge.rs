@@ -121,7 +121,7 @@ fn refused_states_leave_the_database_unchanged() {
         (
             "CREATE TABLE customers (id INTEGER PRIMARY KEY);",
             "",
-            &["unversioned", "customers", "restore its marker"],
+            &["unversioned", "customers", "version is unknown"],
         ),
         (
             "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY); INSERT INTO alembic_version VALUES ('0099_from_the_future');",

@@ -38,6 +38,7 @@ pub(super) fn upgrade(
     command: &str,
     target: &str,
     accept_edited: &[String],
+    assume: Option<crate::unversioned::AssumeLegacy>,
 ) -> Result<Output> {
     let url = super::database_url(cli, None)?;
     let raw = raw_database_url(cli).unwrap_or_else(|| url.display());
@@ -47,7 +48,10 @@ pub(super) fn upgrade(
     let mut db = super::open(cli, &url, true)?;
     let mut runner = super::runner(cli, set, graph, db.as_mut(), true);
     runner.accept_edited = accept_edited.to_vec();
+    runner.scratch = Some(url.clone());
+    runner.assume_legacy = assume;
     let (report, handoff) = runner.hand_off(target, &invocation)?;
+    let assumed = runner.assumed.take();
     let mut text = String::new();
     for s in &report.steps {
         let skipped = if s.skipped_guards.is_empty() {
@@ -79,11 +83,12 @@ pub(super) fn upgrade(
     if let Some(b) = &report.backup {
         text.push_str(&format!("backup:  {} (verified)\n", b.path.display()));
     }
-    Ok(Output::ok(
+    let out = Output::ok(
         text,
         json!({"database": url.display(), "before": report.before, "steps": report.steps, "heads": handoff.heads_after,
                "bridge_heads": report.heads, "backup": report.backup, "handoff": handoff}),
-    ))
+    );
+    Ok(super::verify::with_assumed(out, assumed))
 }
 
 fn handoff_line(h: &HandoffReport) -> String {

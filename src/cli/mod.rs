@@ -22,6 +22,8 @@ use crate::error::{Error, Result};
 use crate::fixture;
 use crate::runner::{BackupPolicy, Event, RunReport, Runner, describe};
 
+mod verify;
+
 const ABOUT: &str = "Carry databases from a legacy, integer-versioned migration chain onto an Alembic-compatible revision history, in place, on SQLite and PostgreSQL.";
 
 const AFTER_HELP: &str = "\
@@ -84,6 +86,16 @@ enum Command {
         /// Accept that applied revision REV's SQL changed since it ran (recorded in ferry_history)
         #[arg(long, value_name = "REV")]
         accept_edited: Vec<String>,
+        /// For an unversioned database (tables, no marker, no version table): take it to be at
+        /// legacy version N (1..=cap). Under the lock ferry builds legacy N in a scratch
+        /// database and compares schemas; equal, it records the marker N and upgrades; different,
+        /// it refuses (exit 3) listing the differences. `ferry status` names the N that matches.
+        #[arg(long, value_name = "N")]
+        assume_legacy: Option<u32>,
+        /// With --assume-legacy: proceed even though the schema differs from legacy N's
+        /// (the differences are recorded in ferry_history)
+        #[arg(long, requires = "assume_legacy")]
+        force: bool,
     },
     /// Undo revisions down to TARGET: a revision id, `-N`, or `base` (the baseline; never below)
     Downgrade {
@@ -124,6 +136,20 @@ enum Command {
         #[arg(default_value = "head", allow_hyphen_values = true)]
         target: String,
     },
+    /// Compare the live schema with the one the migration set gives at the database's position
+    /// (exit 0 equal, 1 different; writes nothing)
+    #[command(after_help = "\
+The expected schema is built in a scratch database (SQLite: in memory; PostgreSQL: a throwaway
+schema on the same database), never in the live one. Differences are listed object by object:
+tables, columns (type, nullability, default), constraints (primary, unique, foreign keys with
+their actions, checks), indexes, triggers, views, and on PostgreSQL functions, types and sequences.
+An unversioned database has no position: verify names the legacy version its schema matches
+(or the nearest) and exits 3, as for ahead, inconsistent and unknown future databases.
+
+Examples:
+  ferry verify -d sqlite:app.db            exit 1 and the differences if someone altered it by hand
+  ferry verify --json -d postgres://u@h/app")]
+    Verify,
     /// Check a migration set: freeze, numbering, revision ids and graph, guards
     Lint {
         /// Write legacy/FROZEN.toml for a set that has none (never overwrites one)
@@ -211,6 +237,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Stamp { .. } => "stamp",
         Command::Check => "check",
         Command::Plan { .. } => "plan",
+        Command::Verify => "verify",
         Command::Lint { .. } => "lint",
         Command::Fixture { .. } => "fixture",
     }
@@ -302,7 +329,16 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             let mut runner = runner(cli, &set, &graph, db.as_mut(), false);
             let (state, probe) = runner.inspect()?;
             let extra = if matches!(cli.command, Command::Status) {
+                let identified = match &state {
+                    State::Unversioned { .. } => Some(
+                        crate::unversioned::identify(&set, &graph, &url, runner.driver)
+                            .map_err(|e| e.to_string())
+                            .and_then(|i| i.ok_or_else(|| "the set has no legacy version".into())),
+                    ),
+                    _ => None,
+                };
                 Some(StatusExtra {
+                    identified,
                     edited: runner.edited(&state, &probe)?,
                     holder: runner
                         .driver
@@ -317,21 +353,34 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Upgrade {
             target,
             accept_edited,
-        } if set.config.handoff.is_some() => {
-            let command = set
-                .config
-                .handoff
-                .as_ref()
-                .map_or("", |h| h.command.as_str());
-            handoff::upgrade(cli, &set, &graph, command, target, accept_edited)
+            assume_legacy,
+            force,
+        } => {
+            let assume = verify::assume_option(cli, &set, *assume_legacy, *force)?;
+            if let Some(h) = &set.config.handoff {
+                return handoff::upgrade(
+                    cli,
+                    &set,
+                    &graph,
+                    &h.command,
+                    target,
+                    accept_edited,
+                    assume,
+                );
+            }
+            let url = database_url(cli, None)?;
+            let mut assumed = None;
+            let out = write(cli, &set, &graph, |r| {
+                r.accept_edited = accept_edited.clone();
+                r.scratch = Some(url);
+                r.assume_legacy = assume;
+                let report = r.upgrade(target);
+                assumed = r.assumed.take();
+                report
+            })?;
+            Ok(verify::with_assumed(out, assumed))
         }
-        Command::Upgrade {
-            target,
-            accept_edited,
-        } => write(cli, &set, &graph, |r| {
-            r.accept_edited = accept_edited.clone();
-            r.upgrade(target)
-        }),
+        Command::Verify => verify::verify(cli, &set, &graph),
         Command::Downgrade {
             target,
             accept_edited,
@@ -531,7 +580,12 @@ fn status(
     heads: &[&str],
     extra: StatusExtra,
 ) -> Result<Output> {
-    let refusal = state.refusal(set);
+    let refusal = match (&state, &extra.identified) {
+        (State::Unversioned { tables }, Some(Ok(id))) => {
+            Some(crate::core::state::unversioned_refusal(tables, Some(id)))
+        }
+        _ => state.refusal(set),
+    };
     let (pending, plan_error): (Vec<Step>, Option<String>) =
         match plan::upgrade(set, graph, &state, "head")
             .and_then(|p| plan::check_runnable(set, &p, url.dialect()).map(|()| p))
@@ -574,6 +628,9 @@ fn status(
             "edited:    {id} was applied as {before}, its up SQL is now {now} (upgrade refuses it without --accept-edited {id})\n"
         ));
     }
+    if let Some(identified) = &extra.identified {
+        verify::identification_text(&mut text, identified.as_ref().map_err(String::as_str));
+    }
     if let Some(r) = &refusal {
         text.push_str(&format!("refused:   {r}\n"));
     } else if let Some(e) = &plan_error {
@@ -590,6 +647,10 @@ fn status(
             "database": url.display(), "state": state.name(), "detail": state, "legacy_version": legacy_version,
             "cap": set.cap(), "current": current, "heads": heads, "pending": pending, "refusal": refusal,
             "lock_holder": extra.holder,
+            "identified": extra.identified.as_ref().map(|i| match i {
+                Ok(id) => verify::identification_json(Some(id)),
+                Err(e) => json!({"error": e}),
+            }),
             "edited": extra.edited.iter().map(|(id, before, now)| json!({"revision": id, "applied": before, "now": now})).collect::<Vec<_>>(),
         }),
         code: if matches!(state, State::Inconsistent { .. }) {
@@ -603,6 +664,8 @@ fn status(
 /// What only `status` reads besides the state.
 #[derive(Debug, Default)]
 struct StatusExtra {
+    /// An unversioned database: the legacy version(s) its schema matches, or why unknown.
+    identified: Option<std::result::Result<crate::core::identify::Identification, String>>,
     edited: Vec<(String, String, String)>,
     holder: Option<String>,
 }

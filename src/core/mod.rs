@@ -2,6 +2,7 @@
 
 pub mod graph;
 pub mod guard;
+pub mod identify;
 pub mod plan;
 pub mod schema;
 pub mod set;

@@ -77,6 +77,94 @@ pub fn normalize_sql(sql: &str) -> String {
     collapsed.trim_end_matches(';').trim_end().to_string()
 }
 
+/// The CHECK constraints of a `CREATE TABLE` statement, each as `(expression)` normalized, in
+/// order: SQLite keeps them nowhere but in the statement's text. Strings, quoted identifiers and
+/// comments are skipped, so a `check` inside them is never taken for one.
+pub fn check_constraints(create_table: &str) -> Vec<String> {
+    let bytes = create_table.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if let Some(end) = skip_quoted_or_comment(bytes, i) {
+            i = end;
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'$')
+            {
+                i += 1;
+            }
+            if !create_table[start..i].eq_ignore_ascii_case("check") {
+                continue;
+            }
+            let mut open = i;
+            while open < bytes.len() && bytes[open].is_ascii_whitespace() {
+                open += 1;
+            }
+            if bytes.get(open) != Some(&b'(') {
+                continue;
+            }
+            // The matching parenthesis, quotes and comments skipped.
+            let (mut depth, mut j) = (0usize, open);
+            while j < bytes.len() {
+                if let Some(end) = skip_quoted_or_comment(bytes, j) {
+                    j = end;
+                    continue;
+                }
+                match bytes[j] {
+                    b'(' => depth += 1,
+                    b')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            let end = (j + 1).min(bytes.len());
+            found.push(normalize_sql(&create_table[open..end]));
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+/// Where a string, a quoted identifier or a comment starting at `i` ends (just after it).
+fn skip_quoted_or_comment(bytes: &[u8], i: usize) -> Option<usize> {
+    let close = match (bytes[i], bytes.get(i + 1)) {
+        (q @ (b'\'' | b'"' | b'`'), _) => q,
+        (b'[', _) => b']',
+        (b'-', Some(b'-')) => b'\n',
+        (b'/', Some(b'*')) => {
+            let rest = &bytes[i + 2..];
+            return Some(
+                rest.windows(2)
+                    .position(|w| w == b"*/")
+                    .map_or(bytes.len(), |p| i + 2 + p + 2),
+            );
+        }
+        _ => return None,
+    };
+    let mut j = i + 1;
+    while j < bytes.len() {
+        if bytes[j] == close {
+            // A doubled quote is an escaped one, inside the string.
+            if close != b'\n' && close != b']' && bytes.get(j + 1) == Some(&close) {
+                j += 2;
+                continue;
+            }
+            return Some(j + 1);
+        }
+        j += 1;
+    }
+    Some(bytes.len())
+}
+
 fn diff_maps<V: PartialEq>(
     kind: &str,
     expected: &BTreeMap<String, V>,
@@ -257,6 +345,22 @@ mod tests {
                 "index ix is missing (expected UNIQUE ON users (email))",
                 "trigger tr is extra (CREATE TRIGGER tr)",
             ]
+        );
+    }
+
+    #[test]
+    fn check_constraints_are_found_outside_strings_and_comments() {
+        let sql = "CREATE TABLE t (\n  a INTEGER CHECK (a > 0),\n  b TEXT DEFAULT 'check (x)' -- check (y)\n  \
+                   /* CHECK (z) */, \"check\" TEXT, c TEXT,\n  CONSTRAINT ok check(length(c) < 10 AND c <> ')'))";
+        assert_eq!(
+            check_constraints(sql),
+            vec!["(a > 0)", "(length(c) < 10 AND c <> ')')"]
+        );
+        assert!(check_constraints("CREATE TABLE checks (checked INTEGER)").is_empty());
+        // Unterminated input never panics.
+        assert_eq!(
+            check_constraints("CREATE TABLE t (a CHECK (a > 'x"),
+            vec!["(a > 'x"]
         );
     }
 

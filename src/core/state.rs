@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::graph::Graph;
+use super::identify::Identification;
 use super::set::MigrationSet;
 
 /// What detection reads from a database. Cheap: table names, the marker, the version table.
@@ -89,11 +90,7 @@ impl State {
                  (legacy.superseded); it was written by a newer or pre-release build. Upgrade with the ferry that wrote it, \
                  or map it in legacy.superseded"
             )),
-            State::Unversioned { tables } => Some(format!(
-                "the database has tables ({}) but no legacy marker and no version table, so its version is unknown. \
-                 If you know which legacy version it is, restore its marker and run again",
-                preview(tables)
-            )),
+            State::Unversioned { tables } => Some(unversioned_refusal(tables, None)),
             State::Ahead { unknown } => Some(format!(
                 "the version table holds {}, which this migration set does not know: the database was upgraded by a newer \
                  release. Use that release's ferry (or its migration set with --migrations)",
@@ -104,6 +101,53 @@ impl State {
             )),
         }
     }
+}
+
+/// Why an unversioned database is refused, and how `--assume-legacy` takes it on: with the
+/// legacy version(s) its schema was identified as, when known.
+pub fn unversioned_refusal(tables: &[String], identified: Option<&Identification>) -> String {
+    let mut text = format!(
+        "the database has tables ({}) but no legacy marker and no version table, so its version is unknown. ",
+        preview(tables)
+    );
+    let Some(id) = identified else {
+        text.push_str(
+            "`ferry status` names the legacy version whose schema it has; `ferry upgrade --assume-legacy N` then checks \
+             that the schema is legacy N's, records the marker N and upgrades",
+        );
+        return text;
+    };
+    match (id.exact, id.single()) {
+        (true, Some(n)) => text.push_str(&format!(
+            "Its schema is exactly legacy {n}'s: `ferry upgrade --assume-legacy {n}` checks that again under the lock, \
+             records the marker {n} and upgrades"
+        )),
+        (true, None) => text.push_str(&format!(
+            "Its schema is exactly that of {} (the steps between them change only data, so the schema cannot tell \
+             them apart): run `ferry upgrade --assume-legacy N` with N the last of them whose step ran on this \
+             database (a lower N runs the later steps again, a higher one skips them)",
+            id.names()
+        )),
+        (false, _) if id.known_tables == 0 => text.push_str(
+            "None of its tables is a table of any legacy version of this migration set: check that --database names \
+             the right database (and --migrations the right set)",
+        ),
+        (false, _) => {
+            let n = id.versions.first().copied().unwrap_or(1);
+            let shown: Vec<String> = id.differences.iter().take(3).map(ToString::to_string).collect();
+            let more = id.differences.len().saturating_sub(shown.len());
+            text.push_str(&format!(
+                "No legacy version's schema matches it; the nearest is {} with {} difference(s): {}{}. \
+                 Repair them and run again, or, if it is legacy {n} all the same, \
+                 `ferry upgrade --assume-legacy {n} --force` proceeds anyway and records the differences in ferry_history",
+                id.names(),
+                id.differences.len(),
+                shown.join("; "),
+                if more > 0 { format!("; … {more} more (`ferry status` lists them)") } else { String::new() }
+            ));
+        }
+    }
+    text
 }
 
 fn preview(tables: &[String]) -> String {

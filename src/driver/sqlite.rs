@@ -16,7 +16,7 @@ use rusqlite::{Batch, Connection, OpenFlags};
 use super::url::DatabaseUrl;
 use super::{Backup, Driver, OpenOptions, Rows, open_error};
 use crate::core::guard::Object;
-use crate::core::schema::{Column, Schema, Table, normalize_sql};
+use crate::core::schema::{Column, Schema, Table, check_constraints, normalize_sql};
 use crate::core::set::Dialect;
 use crate::error::{DbError, Result};
 
@@ -362,7 +362,11 @@ impl Driver for Sqlite {
             }
             match kind.as_str() {
                 "table" => {
-                    let t = self.table(&name)?;
+                    let mut t = self.table(&name)?;
+                    for check in check_constraints(&sql) {
+                        t.constraints
+                            .insert(format!("check {check}"), format!("CHECK {check}"));
+                    }
                     schema.tables.insert(name, t);
                 }
                 "trigger" => {
@@ -410,10 +414,20 @@ impl Driver for Sqlite {
                             .map(|at| format!(" WHERE {}", &normalized[at + 7..]))
                             .unwrap_or_default();
                         let unique = if unique { "UNIQUE " } else { "" };
-                        schema.indexes.insert(
-                            name,
-                            format!("{unique}ON {table} ({}){predicate}", columns.join(", ")),
-                        );
+                        // The catalog hides expressions: their text comes from the index's SQL,
+                        // so two indexes on different expressions never compare equal.
+                        let keys = match upper
+                            .find(" ON ")
+                            .and_then(|on| normalized[on..].find('(').map(|p| on + p))
+                        {
+                            Some(open) if columns.iter().any(|c| c.starts_with("<expression>")) => {
+                                normalized[open..].to_string()
+                            }
+                            _ => format!("({}){predicate}", columns.join(", ")),
+                        };
+                        schema
+                            .indexes
+                            .insert(name, format!("{unique}ON {table} {keys}"));
                     }
                 }
             }

@@ -1,0 +1,255 @@
+//! Identifying an unversioned database: which legacy version's schema it has. Pure: the
+//! schema of every legacy version comes from replaying the set in a scratch database (never
+//! from a list kept by hand); ranking them against the live schema happens here.
+
+use serde::Serialize;
+
+use super::schema::{Difference, Schema, diff};
+
+/// The legacy version(s) whose schema is nearest to a live one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identification {
+    /// The nearest legacy versions, ascending. Several when they have the identical schema
+    /// (the steps between them change only data): the schema cannot tell them apart.
+    pub versions: Vec<u32>,
+    /// Whether their schema equals the live one.
+    pub exact: bool,
+    /// How the live schema differs from theirs (expected: the legacy version's, actual: the
+    /// live one); empty when exact.
+    pub differences: Vec<Difference>,
+    /// The next nearest candidates, nearest first (at most [`RUNNERS_UP`]).
+    pub runners_up: Vec<Candidate>,
+    /// How many of the live tables some legacy version has; 0 suggests another
+    /// application's database (or another migration set).
+    pub known_tables: usize,
+}
+
+/// Legacy versions sharing one schema, and how many differences it has from the live one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub versions: Vec<u32>,
+    pub differences: usize,
+}
+
+/// How many candidates after the nearest an identification lists.
+pub const RUNNERS_UP: usize = 3;
+
+impl Identification {
+    /// `legacy 7`, `legacy 12 and 13`, `legacy 3, 4 and 5`.
+    pub fn names(&self) -> String {
+        names(&self.versions)
+    }
+
+    /// The version `--assume-legacy` should be given when exactly one fits.
+    pub fn single(&self) -> Option<u32> {
+        match self.versions.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    }
+}
+
+/// `legacy 7`, `legacy 12 and 13`, `legacy 3, 4 and 5`.
+pub fn names(versions: &[u32]) -> String {
+    let text: Vec<String> = versions.iter().map(u32::to_string).collect();
+    match text.as_slice() {
+        [] => "no legacy version".into(),
+        [one] => format!("legacy {one}"),
+        [init @ .., last] => format!("legacy {} and {last}", init.join(", ")),
+    }
+}
+
+/// Ranks the legacy schemas (index N = legacy version N; index 0, the empty database, is
+/// never a candidate) by their number of differences from `live`, fewest first, versions
+/// with the identical schema grouped. `None` when the set has no legacy version.
+pub fn identify(legacy: &[Schema], live: &Schema) -> Option<Identification> {
+    // Group versions by identical schema, in order of first appearance.
+    let mut groups: Vec<(Vec<u32>, &Schema)> = Vec::new();
+    for (n, schema) in legacy.iter().enumerate().skip(1) {
+        let Ok(version) = u32::try_from(n) else { break };
+        match groups.iter_mut().find(|(_, s)| *s == schema) {
+            Some((versions, _)) => versions.push(version),
+            None => groups.push((vec![version], schema)),
+        }
+    }
+    let mut ranked: Vec<(Vec<u32>, Vec<Difference>)> = groups
+        .into_iter()
+        .map(|(versions, schema)| (versions, diff(schema, live)))
+        .collect();
+    // Stable: on a tie the lower version comes first.
+    ranked.sort_by_key(|(_, differences)| differences.len());
+    let known_tables = live
+        .tables
+        .keys()
+        .filter(|t| legacy.iter().any(|s| s.tables.contains_key(*t)))
+        .count();
+    let mut ranked = ranked.into_iter();
+    let (versions, differences) = ranked.next()?;
+    Some(Identification {
+        exact: differences.is_empty(),
+        versions,
+        differences,
+        runners_up: ranked
+            .take(RUNNERS_UP)
+            .map(|(versions, d)| Candidate {
+                versions,
+                differences: d.len(),
+            })
+            .collect(),
+        known_tables,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::schema::{Column, Table};
+
+    /// A schema holding one table per name, each with one column.
+    fn schema(tables: &[&str]) -> Schema {
+        let mut s = Schema::default();
+        for t in tables {
+            let mut table = Table::default();
+            table.columns.insert(
+                "id".into(),
+                Column {
+                    data_type: "INTEGER".into(),
+                    not_null: true,
+                    default: None,
+                },
+            );
+            s.tables.insert(t.to_string(), table);
+        }
+        s
+    }
+
+    /// Legacy 0 (empty) .. 4; 3 changes only data, so 2 and 3 share a schema.
+    fn chain() -> Vec<Schema> {
+        vec![
+            schema(&[]),
+            schema(&["users"]),
+            schema(&["users", "bots"]),
+            schema(&["users", "bots"]),
+            schema(&["users", "bots", "tags"]),
+        ]
+    }
+
+    #[test]
+    fn an_exact_match_names_its_version() {
+        let id = identify(&chain(), &schema(&["users", "bots", "tags"])).unwrap();
+        assert_eq!(id.versions, vec![4]);
+        assert!(id.exact);
+        assert!(id.differences.is_empty());
+        assert_eq!(id.single(), Some(4));
+        assert_eq!(id.names(), "legacy 4");
+        assert_eq!(
+            id.runners_up[0],
+            Candidate {
+                versions: vec![2, 3],
+                differences: 1
+            }
+        );
+    }
+
+    #[test]
+    fn versions_with_the_identical_schema_are_named_together() {
+        let id = identify(&chain(), &schema(&["users", "bots"])).unwrap();
+        assert_eq!(id.versions, vec![2, 3]);
+        assert!(id.exact);
+        assert_eq!(id.single(), None);
+        assert_eq!(id.names(), "legacy 2 and 3");
+        // 1 and 4 are one difference away each; the lower comes first.
+        let runners: Vec<Vec<u32>> = id.runners_up.iter().map(|c| c.versions.clone()).collect();
+        assert_eq!(runners, vec![vec![1], vec![4]]);
+    }
+
+    #[test]
+    fn without_a_match_the_nearest_and_its_differences_are_given() {
+        let mut live = schema(&["users", "bots", "tags"]);
+        live.tables.remove("tags");
+        live.tables.insert("notes".into(), Table::default());
+        let id = identify(&chain(), &live).unwrap();
+        // {users, bots, notes}: one extra table from 2/3; two differences from 4.
+        assert_eq!(id.versions, vec![2, 3]);
+        assert!(!id.exact);
+        let d: Vec<String> = id.differences.iter().map(|d| d.to_string()).collect();
+        assert_eq!(d, vec!["table notes is extra (0 columns)"]);
+        assert_eq!(
+            id.runners_up,
+            vec![
+                Candidate {
+                    versions: vec![1],
+                    differences: 2
+                },
+                Candidate {
+                    versions: vec![4],
+                    differences: 2
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tie_between_different_schemas_prefers_the_lower_version() {
+        let legacy = vec![schema(&[]), schema(&["a"]), schema(&["b"])];
+        let id = identify(&legacy, &schema(&["c"])).unwrap();
+        assert_eq!(id.versions, vec![1]);
+        assert_eq!(id.differences.len(), 2);
+        assert_eq!(id.runners_up[0].versions, vec![2]);
+        assert_eq!(id.known_tables, 0, "no legacy version has table c");
+        let id = identify(&chain(), &schema(&["users", "notes"])).unwrap();
+        assert_eq!(id.known_tables, 1);
+    }
+
+    #[test]
+    fn the_empty_database_is_never_a_candidate() {
+        assert_eq!(identify(&[schema(&[])], &schema(&["users"])), None);
+        let id = identify(&[schema(&[]), schema(&["users"])], &schema(&[])).unwrap();
+        assert_eq!(id.versions, vec![1]);
+        assert!(!id.exact);
+    }
+
+    #[test]
+    fn the_unversioned_refusal_points_to_assume_legacy_with_the_identified_version() {
+        use crate::core::state::unversioned_refusal;
+        let tables = vec!["users".to_string(), "bots".to_string()];
+        let text = |live: &Schema| unversioned_refusal(&tables, identify(&chain(), live).as_ref());
+
+        let generic = unversioned_refusal(&tables, None);
+        assert!(generic.contains("(users, bots)") && generic.contains("--assume-legacy N"));
+
+        let exact = text(&schema(&["users"]));
+        assert!(
+            exact.contains("exactly legacy 1's: `ferry upgrade --assume-legacy 1`"),
+            "{exact}"
+        );
+
+        let shared = text(&schema(&["users", "bots"]));
+        assert!(
+            shared.contains("exactly that of legacy 2 and 3")
+                && shared.contains("--assume-legacy N"),
+            "{shared}"
+        );
+
+        let mut live = schema(&["users", "bots", "tags", "a", "b", "c"]);
+        live.tables.remove("tags");
+        let nearest = text(&live);
+        assert!(
+            nearest.contains("nearest is legacy 2 and 3 with 3 difference(s)")
+                && nearest.contains("--assume-legacy 2 --force"),
+            "{nearest}"
+        );
+        let mut many = live.clone();
+        many.tables.insert("d".into(), Table::default());
+        assert!(text(&many).contains("; … 1 more (`ferry status` lists them)"));
+
+        let foreign = text(&schema(&["customers"]));
+        assert!(foreign.contains("check that --database"), "{foreign}");
+    }
+
+    #[test]
+    fn names_read_as_a_list() {
+        assert_eq!(names(&[]), "no legacy version");
+        assert_eq!(names(&[3, 4, 5]), "legacy 3, 4 and 5");
+    }
+}
