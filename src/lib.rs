@@ -18,4 +18,7 @@ pub mod cli;
 pub mod driver;
 pub mod error;
 pub mod fixture;
+pub mod rehearse;
+pub mod render;
 pub mod runner;
+pub mod scaffold;

@@ -80,6 +80,8 @@ pub struct Runner<'a> {
     taken: Option<Backup>,
     /// Set by a rehearsal that cannot run non-transactional scripts: why they are not run.
     pub(crate) rehearsal: Option<&'static str>,
+    /// The steps `execute` completed so far: after a failure, those before it.
+    pub(crate) completed: Vec<StepReport>,
 }
 
 /// Who holds a lock: written where other processes can read it.
@@ -106,6 +108,7 @@ impl<'a> Runner<'a> {
             on_event: Box::new(|_| {}),
             taken: None,
             rehearsal: None,
+            completed: Vec::new(),
         }
     }
 
@@ -303,7 +306,7 @@ impl<'a> Runner<'a> {
             _ => Vec::new(),
         };
         let mut position = describe(&before);
-        let mut reports = Vec::with_capacity(plan.steps.len());
+        self.completed.clear();
         for (index, step) in plan.steps.iter().enumerate() {
             let label = step.label(self.set);
             (self.on_event)(Event::Started {
@@ -324,7 +327,7 @@ impl<'a> Runner<'a> {
                 _ => format!("revision {}", new_heads.join(", ")),
             };
             heads = new_heads;
-            reports.push(StepReport {
+            self.completed.push(StepReport {
                 step: step.clone(),
                 label,
                 duration_ms: duration.as_millis(),
@@ -334,7 +337,7 @@ impl<'a> Runner<'a> {
         }
         Ok(RunReport {
             before,
-            steps: reports,
+            steps: std::mem::take(&mut self.completed),
             heads,
             backup: self.taken.clone(),
         })

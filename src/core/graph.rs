@@ -287,7 +287,7 @@ impl Graph {
                         )));
                     }
                 };
-                Ok(vec![self.walk(spec, node, up, steps)?])
+                self.walk(spec, node, up, steps)
             }
             _ => match spec.rfind(['+', '-']) {
                 // `REV+N` / `REV-N`: ids are [a-z0-9_], so a sign always starts the offset.
@@ -304,7 +304,7 @@ impl Graph {
                         }
                         _ => self.lookup(base)?,
                     };
-                    Ok(vec![self.walk(spec, node, up, steps)?])
+                    self.walk(spec, node, up, steps)
                 }
                 None => Ok(vec![self.lookup(spec)?]),
             },
@@ -312,14 +312,15 @@ impl Graph {
     }
 
     /// `steps` revisions up (towards the heads) or down (towards the baseline) from `node`.
+    /// The last step down from a merge revision lands on all its parents, as in Alembic.
     fn walk(
         &self,
         spec: &str,
         mut node: usize,
         up: bool,
         steps: usize,
-    ) -> Result<usize, TargetError> {
-        for _ in 0..steps {
+    ) -> Result<Vec<usize>, TargetError> {
+        for step in 0..steps {
             let next = if up {
                 &self.children[node]
             } else {
@@ -346,16 +347,17 @@ impl Graph {
                         self.names(many)
                     )));
                 }
+                many if step + 1 == steps => return Ok(self.sorted(many.to_vec())),
                 many => {
                     return Err(TargetError::Invalid(format!(
-                        "{spec} is ambiguous at {}: it merges {}; name the revision",
+                        "{spec} goes below the merge {} of {}; name the revision",
                         self.ids[node],
                         self.names(many)
                     )));
                 }
             };
         }
-        Ok(node)
+        Ok(vec![node])
     }
 }
 

@@ -388,6 +388,17 @@ fn branches_and_merges_keep_alembic_heads() {
         ids(&g, &g.heads_after_down(&both, n("0005_b2"))),
         vec!["0005_b1"]
     );
+    // One step down from a merge lands on both parents, as in Alembic; further is ambiguous.
+    assert_eq!(
+        ids(&g, &g.resolve("-1", &merged).unwrap()),
+        vec!["0005_b1", "0005_b2"]
+    );
+    assert_eq!(
+        ids(&g, &g.resolve("0006_m-1", &[]).unwrap()),
+        vec!["0005_b1", "0005_b2"]
+    );
+    let e = g.resolve("-2", &merged).unwrap_err().to_string();
+    assert!(e.contains("below the merge 0006_m"), "{e}");
     // Without the merge, `head` is ambiguous and names both.
     f.retain(|k, _| !k.starts_with("revisions/0006_m"));
     let s = load(f).unwrap();
