@@ -315,3 +315,46 @@ fn offline_rendering_needs_a_dialect_and_a_valid_position() {
         .stdout;
     assert!(head.contains("Nothing to do"), "{head}");
 }
+
+/// `upgrade --sql` refuses edited applied revisions as `upgrade` does; with `--accept-edited`
+/// the script records the acceptance first (and SQL then runs for the rest).
+#[test]
+fn upgrade_sql_refuses_edited_revisions_unless_accepted() {
+    on_both(|dialect| {
+        let tmp = tempfile::tempdir().unwrap();
+        let set_dir = copy_reference_set(tmp.path());
+        let set = set_dir.to_str().unwrap();
+        let db = TestDb::new(dialect);
+        ferry(&["upgrade", "0003", "-d", &db.url, "--migrations", set]).expect(0);
+        let up = set_dir.join("revisions/0002_users_email_verified_at/up.sql");
+        let text = std::fs::read_to_string(&up).unwrap();
+        std::fs::write(&up, format!("-- reworded\n{text}")).unwrap();
+        let before = db.fingerprint();
+        let e = ferry(&["upgrade", "--sql", "-d", &db.url, "--migrations", set]).expect(2);
+        assert!(e.stderr.contains("--accept-edited"), "{}", e.stderr);
+        let json = ferry(&[
+            "upgrade",
+            "--sql",
+            "-d",
+            &db.url,
+            "--migrations",
+            set,
+            "--accept-edited",
+            "0002_users_email_verified_at",
+            "--json",
+        ])
+        .expect(0)
+        .json();
+        assert_eq!(
+            json["accepted"][0]["revision"],
+            "0002_users_email_verified_at"
+        );
+        let script = json["script"].as_str().unwrap();
+        let accepted = script.find("'accept-edited'").expect("the acceptance row");
+        let first_step = script.find("step 1/3: upgrade 0004_bot_tags").unwrap();
+        assert!(accepted < first_step);
+        // plan --sql, like plan, only shows the steps.
+        ferry(&["plan", "--sql", "-d", &db.url, "--migrations", set]).expect(0);
+        assert_eq!(db.fingerprint(), before);
+    });
+}

@@ -147,7 +147,7 @@ enum Command {
         #[arg(long)]
         rehearse: bool,
     },
-    /// Undo revisions down to TARGET: a revision id, `-N`, or `base` (the baseline; never below)
+    /// Undo revisions down to TARGET: a revision id or unique prefix, `-N`, `REV-N`, or `base` (the baseline; never below)
     Downgrade {
         #[arg(allow_hyphen_values = true)]
         target: String,

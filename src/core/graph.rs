@@ -298,7 +298,8 @@ impl Graph {
                         "head" | "base" => self.resolve(base, current)?[0],
                         "heads" => {
                             return Err(TargetError::Invalid(format!(
-                                "{spec}: `heads` names several revisions; count from one of them (REV{}N)",
+                                "{spec:?}: `heads` names every head; count from one revision instead (REV{}N or head{}N)",
+                                &offset[..1],
                                 &offset[..1]
                             )));
                         }
