@@ -216,7 +216,7 @@ pub struct HistoryRow<'a> {
 }
 
 /// Statements that create `ferry_history` if needed and record one row.
-pub fn history_sql(driver: &dyn Driver, row: &HistoryRow<'_>) -> String {
+pub fn history_sql(dialect: Dialect, row: &HistoryRow<'_>) -> String {
     let opt = |v: Option<String>| v.map_or("NULL".to_string(), |s| literal(&s));
     format!(
         "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (\n  id {},\n  kind VARCHAR(16) NOT NULL,\n  legacy_version INTEGER,\n  \
@@ -225,7 +225,7 @@ pub fn history_sql(driver: &dyn Driver, row: &HistoryRow<'_>) -> String {
          os_user VARCHAR(255),\n  note TEXT\n);\n\
          INSERT INTO {HISTORY_TABLE} (kind, legacy_version, revision, checksum, started_at, finished_at, duration_ms, success, \
          ferry_version, host, os_user, note) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});\n",
-        driver.serial_primary_key(),
+        crate::driver::framing(dialect).serial_primary_key,
         literal(row.kind),
         row.legacy_version
             .map_or("NULL".to_string(), |n| n.to_string()),

@@ -9,7 +9,7 @@ use crate::bookkeeping::{self, HistoryRow};
 use crate::core::graph::Graph;
 use crate::core::guard::{self, Segment};
 use crate::core::plan::{self, Plan, Step};
-use crate::core::set::{MigrationSet, digest};
+use crate::core::set::{Dialect, MigrationSet, digest};
 use crate::core::state::{self, Probe, State};
 use std::path::PathBuf;
 
@@ -45,6 +45,9 @@ pub struct StepReport {
     /// Guarded blocks that did not run, e.g. `if-missing column llm_models.context_length`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped_guards: Vec<String>,
+    /// A rehearsal did not run this step's script, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_rehearsed: Option<String>,
 }
 
 /// What a writing command did.
@@ -85,6 +88,10 @@ pub struct Runner<'a> {
     pub assumed: Option<Assumed>,
     /// The backup this run took, named in any failure after it.
     taken: Option<Backup>,
+    /// Set by a rehearsal that cannot run non-transactional scripts: why they are not run.
+    pub(crate) rehearsal: Option<&'static str>,
+    /// The steps `execute` completed so far: after a failure, those before it.
+    pub(crate) completed: Vec<StepReport>,
 }
 
 /// Who holds a lock: written where other processes can read it.
@@ -113,6 +120,8 @@ impl<'a> Runner<'a> {
             assume_legacy: None,
             assumed: None,
             taken: None,
+            rehearsal: None,
+            completed: Vec::new(),
         }
     }
 
@@ -219,7 +228,7 @@ impl<'a> Runner<'a> {
             let sql = bookkeeping::version_sql(r.set, &before, &after);
             let label = format!("stamp {}", after.join(", "));
             let history = bookkeeping::history_sql(
-                r.driver,
+                r.driver.dialect(),
                 &HistoryRow {
                     kind: "stamp",
                     legacy_version: None,
@@ -244,6 +253,7 @@ impl<'a> Runner<'a> {
                     label,
                     duration_ms: started.elapsed().as_millis(),
                     skipped_guards: Vec::new(),
+                    not_rehearsed: None,
                 }],
                 heads: after,
                 backup: r.taken.clone(),
@@ -286,7 +296,7 @@ impl<'a> Runner<'a> {
     }
 
     /// Refuses to run over edited revisions, unless each is accepted; records acceptances.
-    fn refuse_edited(&mut self, state: &State, probe: &Probe) -> Result<()> {
+    pub(crate) fn refuse_edited(&mut self, state: &State, probe: &Probe) -> Result<()> {
         let edited = self.edited(state, probe)?;
         let (accepted, refused): (Vec<_>, Vec<_>) = edited
             .into_iter()
@@ -303,21 +313,7 @@ impl<'a> Runner<'a> {
             });
         }
         for (id, before, now) in accepted {
-            let row = bookkeeping::history_sql(
-                self.driver,
-                &HistoryRow {
-                    kind: "accept-edited",
-                    legacy_version: None,
-                    revision: Some(&id),
-                    checksum: Some(now),
-                    started_at: bookkeeping::now_utc(),
-                    duration_ms: 0,
-                    success: true,
-                    note: Some(format!(
-                        "edited revision accepted with --accept-edited (applied as {before})"
-                    )),
-                },
-            );
+            let row = accept_edited_sql(self.driver.dialect(), &id, &before, &now);
             self.transaction(&format!("accept edited {id}"), &describe(state), |d| {
                 d.execute(&row)
             })?;
@@ -368,7 +364,7 @@ impl<'a> Runner<'a> {
             _ => Vec::new(),
         };
         let mut position = describe(&before);
-        let mut reports = Vec::with_capacity(plan.steps.len());
+        self.completed.clear();
         for (index, step) in plan.steps.iter().enumerate() {
             let label = step.label(self.set);
             (self.on_event)(Event::Started {
@@ -376,7 +372,8 @@ impl<'a> Runner<'a> {
                 label: &label,
             });
             let started = Instant::now();
-            let (skipped, new_heads) = self.run_step(step, &label, &heads, &position)?;
+            let (skipped, new_heads, not_rehearsed) =
+                self.run_step(step, &label, &heads, &position)?;
             let duration = started.elapsed();
             (self.on_event)(Event::Finished {
                 index,
@@ -388,16 +385,17 @@ impl<'a> Runner<'a> {
                 _ => format!("revision {}", new_heads.join(", ")),
             };
             heads = new_heads;
-            reports.push(StepReport {
+            self.completed.push(StepReport {
                 step: step.clone(),
                 label,
                 duration_ms: duration.as_millis(),
                 skipped_guards: skipped,
+                not_rehearsed,
             });
         }
         Ok(RunReport {
             before,
-            steps: reports,
+            steps: std::mem::take(&mut self.completed),
             heads,
             backup: self.taken.clone(),
         })
@@ -420,155 +418,59 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// One step and its bookkeeping; returns the skipped guards and the heads after it.
+    /// One step and its bookkeeping; returns the skipped guards, the heads after it, and why
+    /// its script was not run (a rehearsal's non-transactional step).
     fn run_step(
         &mut self,
         step: &Step,
         label: &str,
         heads: &[String],
         position: &str,
-    ) -> Result<(Vec<String>, Vec<String>)> {
-        let set = self.set;
+    ) -> Result<(Vec<String>, Vec<String>, Option<String>)> {
         let dialect = self.driver.dialect();
-        let baseline = set.baseline_id().to_string();
         let started_at = bookkeeping::now_utc();
         let started = Instant::now();
-        // (kind, SQL, bookkeeping, legacy number, revision, heads after, in a transaction)
-        let (kind, sql, mut books, number, revision, after, transactional): (
-            _,
-            Option<&str>,
-            String,
-            _,
-            _,
-            Vec<String>,
-            bool,
-        ) = match step {
-            Step::Fresh => {
-                let mut books = String::new();
-                if set.config.legacy.write_marker_on_fresh {
-                    books.push_str(&bookkeeping::marker_sql(set, dialect, set.cap())?);
-                }
-                let after = vec![baseline.clone()];
-                books.push_str(&bookkeeping::version_sql(set, heads, &after));
-                let sql = set.baselines.get(&dialect).map(|t| t.as_ref());
-                (
-                    "fresh",
-                    sql,
-                    books,
-                    None,
-                    Some(baseline.clone()),
-                    after,
-                    true,
-                )
-            }
-            Step::Legacy { number } => {
-                let sql = set.legacy[*number as usize - 1].up.get(dialect);
-                let books = bookkeeping::marker_sql(set, dialect, *number)?;
-                (
-                    "legacy",
-                    sql,
-                    books,
-                    Some(*number),
-                    None,
-                    heads.to_vec(),
-                    true,
-                )
-            }
-            Step::Stamp { revision } => {
-                let after = vec![revision.clone()];
-                let books = bookkeeping::version_sql(set, heads, &after);
-                (
-                    "stamp",
-                    None,
-                    books,
-                    None,
-                    Some(revision.clone()),
-                    after,
-                    true,
-                )
-            }
-            Step::Up { revision } | Step::Down { revision } => {
-                let rev = set.revision(revision).ok_or_else(|| {
-                    Error::Unsupported(format!("revision {revision} is not in the set"))
-                })?;
-                let node = self.graph.node(revision).ok_or_else(|| {
-                    Error::Unsupported(format!("revision {revision} is not in the graph"))
-                })?;
-                let current: Vec<usize> = heads.iter().filter_map(|h| self.graph.node(h)).collect();
-                let (kind, sql, after) = if matches!(step, Step::Up { .. }) {
-                    (
-                        "upgrade",
-                        rev.up.get(dialect),
-                        self.graph.heads_after_up(&current, node),
-                    )
-                } else {
-                    (
-                        "downgrade",
-                        rev.down.get(dialect),
-                        self.graph.heads_after_down(&current, node),
-                    )
-                };
-                let after: Vec<String> = after
-                    .iter()
-                    .map(|&n| self.graph.id(n).to_string())
-                    .collect();
-                let books = bookkeeping::version_sql(set, heads, &after);
-                (
-                    kind,
-                    sql,
-                    books,
-                    None,
-                    Some(revision.clone()),
-                    after,
-                    rev.transaction,
-                )
-            }
-        };
-        let checksum = sql.map(digest);
-        let history = |success: bool, note: Option<String>, driver: &dyn Driver| {
-            bookkeeping::history_sql(
-                driver,
-                &HistoryRow {
-                    kind,
-                    legacy_version: number,
-                    revision: revision.as_deref(),
-                    checksum: checksum.clone(),
-                    started_at: started_at.clone(),
-                    duration_ms: started.elapsed().as_millis(),
-                    success,
-                    note,
-                },
+        let work = step_work(self.set, self.graph, dialect, step, heads)?;
+        let history = |success: bool, note: Option<String>| {
+            work.history_sql(
+                dialect,
+                started_at.clone(),
+                started.elapsed().as_millis(),
+                success,
+                note,
             )
         };
         let mut skipped = Vec::new();
-        let outcome = if transactional {
+        let mut not_run = None;
+        let outcome = if work.transactional {
             self.transaction(label, position, |d| {
-                if let Some(sql) = sql {
+                if let Some(sql) = work.sql {
                     skipped = run_script(d, sql)?;
                 }
-                books.push_str(&history(true, None, &*d));
-                d.execute(&books)
+                d.execute(&(work.books.clone() + &history(true, work.success_note())))
             })
         } else {
             // Outside a transaction (CREATE INDEX CONCURRENTLY); the bookkeeping then commits alone.
-            let ran = match sql {
-                Some(sql) => run_script(self.driver, sql).map_err(|source| Error::StepFailed {
-                    step: format!("{label} (run outside a transaction: statements before the failing one stay applied)"),
-                    position: position.to_string(),
-                    source,
-                    backup: self.taken.clone().map(Box::new),
-                }),
-                None => Ok(Vec::new()),
+            let ran = match (work.sql, self.rehearsal) {
+                (Some(_), Some(reason)) => {
+                    not_run = Some(reason.to_string());
+                    Ok(Vec::new())
+                }
+                (Some(sql), None) => {
+                    run_script(self.driver, sql).map_err(|source| Error::StepFailed {
+                        step: format!("{label} (run outside a transaction: statements before the failing one stay applied)"),
+                        position: position.to_string(),
+                        source,
+                        backup: self.taken.clone().map(Box::new),
+                    })
+                }
+                (None, _) => Ok(Vec::new()),
             };
             match ran {
                 Ok(s) => {
                     crash_point("after-script", label);
                     skipped = s;
-                    books.push_str(&history(
-                        true,
-                        Some("ran outside a transaction".into()),
-                        &*self.driver,
-                    ));
+                    let books = work.books.clone() + &history(true, work.success_note());
                     self.transaction(label, position, |d| d.execute(&books))
                 }
                 Err(e) => Err(e),
@@ -580,7 +482,7 @@ impl<'a> Runner<'a> {
                 Error::StepFailed { source, .. } => Some(source.message.clone()),
                 other => Some(other.to_string()),
             };
-            let row = history(false, note, &*self.driver);
+            let row = history(false, note);
             if self.driver.begin().is_ok() {
                 if self.driver.execute(&row).is_ok() {
                     let _ = self.driver.commit();
@@ -590,7 +492,7 @@ impl<'a> Runner<'a> {
             }
             return Err(e);
         }
-        Ok((skipped, after))
+        Ok((skipped, work.heads_after, not_run))
     }
 
     /// Runs `work` in a transaction; on any error rolls back and reports the step as failed.
@@ -657,6 +559,169 @@ pub fn run_script(driver: &mut dyn Driver, sql: &str) -> Result<Vec<String>, DbE
         }
     }
     Ok(skipped)
+}
+
+/// What one step runs, built here once for the runner and for `upgrade --sql`: its script,
+/// the bookkeeping that commits with it, and whether it runs inside a transaction.
+#[derive(Debug, Clone)]
+pub struct StepWork<'s> {
+    /// The `ferry_history` kind: `fresh`, `legacy`, `stamp`, `upgrade`, `downgrade`.
+    pub kind: &'static str,
+    /// The step's own script (none for a stamp).
+    pub sql: Option<&'s str>,
+    /// Where the script comes from, relative to the set (for messages and comments).
+    pub source: Option<String>,
+    /// Marker and version-table statements, run in the same transaction as the script.
+    pub books: String,
+    pub legacy_version: Option<u32>,
+    pub revision: Option<String>,
+    /// The version table's rows after the step.
+    pub heads_after: Vec<String>,
+    pub transactional: bool,
+}
+
+impl StepWork<'_> {
+    /// The `ferry_history` row of this step.
+    pub fn history_sql(
+        &self,
+        dialect: Dialect,
+        started_at: String,
+        duration_ms: u128,
+        success: bool,
+        note: Option<String>,
+    ) -> String {
+        bookkeeping::history_sql(
+            dialect,
+            &HistoryRow {
+                kind: self.kind,
+                legacy_version: self.legacy_version,
+                revision: self.revision.as_deref(),
+                checksum: self.sql.map(digest),
+                started_at,
+                duration_ms,
+                success,
+                note,
+            },
+        )
+    }
+
+    /// The note a successful step's history row carries.
+    pub fn success_note(&self) -> Option<String> {
+        (!self.transactional).then(|| "ran outside a transaction".to_string())
+    }
+}
+
+/// The work of `step` when the version table holds `heads`.
+pub fn step_work<'s>(
+    set: &'s MigrationSet,
+    graph: &Graph,
+    dialect: Dialect,
+    step: &Step,
+    heads: &[String],
+) -> Result<StepWork<'s>> {
+    let baseline = set.baseline_id().to_string();
+    Ok(match step {
+        Step::Fresh => {
+            let mut books = String::new();
+            if set.config.legacy.write_marker_on_fresh {
+                books.push_str(&bookkeeping::marker_sql(set, dialect, set.cap())?);
+            }
+            let after = vec![baseline.clone()];
+            books.push_str(&bookkeeping::version_sql(set, heads, &after));
+            StepWork {
+                kind: "fresh",
+                sql: set.baselines.get(&dialect).map(|t| t.as_ref()),
+                source: Some(format!("baseline/{}.sql", dialect.name())),
+                books,
+                legacy_version: None,
+                revision: Some(baseline),
+                heads_after: after,
+                transactional: true,
+            }
+        }
+        Step::Legacy { number } => {
+            let legacy = set.legacy.get(*number as usize - 1).ok_or_else(|| {
+                Error::Unsupported(format!("legacy step {number} is not in the set"))
+            })?;
+            StepWork {
+                kind: "legacy",
+                sql: legacy.up.get(dialect),
+                source: Some(legacy.up.path("up", dialect)),
+                books: bookkeeping::marker_sql(set, dialect, *number)?,
+                legacy_version: Some(*number),
+                revision: None,
+                heads_after: heads.to_vec(),
+                transactional: true,
+            }
+        }
+        Step::Stamp { revision } => {
+            let after = vec![revision.clone()];
+            StepWork {
+                kind: "stamp",
+                sql: None,
+                source: None,
+                books: bookkeeping::version_sql(set, heads, &after),
+                legacy_version: None,
+                revision: Some(revision.clone()),
+                heads_after: after,
+                transactional: true,
+            }
+        }
+        Step::Up { revision } | Step::Down { revision } => {
+            let rev = set.revision(revision).ok_or_else(|| {
+                Error::Unsupported(format!("revision {revision} is not in the set"))
+            })?;
+            let node = graph.node(revision).ok_or_else(|| {
+                Error::Unsupported(format!("revision {revision} is not in the graph"))
+            })?;
+            let current: Vec<usize> = heads.iter().filter_map(|h| graph.node(h)).collect();
+            let (kind, sql, stem, after) = if matches!(step, Step::Up { .. }) {
+                (
+                    "upgrade",
+                    &rev.up,
+                    "up",
+                    graph.heads_after_up(&current, node),
+                )
+            } else {
+                (
+                    "downgrade",
+                    &rev.down,
+                    "down",
+                    graph.heads_after_down(&current, node),
+                )
+            };
+            let after: Vec<String> = after.iter().map(|&n| graph.id(n).to_string()).collect();
+            StepWork {
+                kind,
+                sql: sql.get(dialect),
+                source: Some(sql.path(stem, dialect)),
+                books: bookkeeping::version_sql(set, heads, &after),
+                legacy_version: None,
+                revision: Some(revision.clone()),
+                heads_after: after,
+                transactional: rev.transaction,
+            }
+        }
+    })
+}
+
+/// The `ferry_history` row recording that an edited revision was accepted.
+pub fn accept_edited_sql(dialect: Dialect, id: &str, before: &str, now: &str) -> String {
+    bookkeeping::history_sql(
+        dialect,
+        &HistoryRow {
+            kind: "accept-edited",
+            legacy_version: None,
+            revision: Some(id),
+            checksum: Some(now.to_string()),
+            started_at: bookkeeping::now_utc(),
+            duration_ms: 0,
+            success: true,
+            note: Some(format!(
+                "edited revision accepted with --accept-edited (applied as {before})"
+            )),
+        },
+    )
 }
 
 /// Where a database stands, in words, for messages.

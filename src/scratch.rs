@@ -205,7 +205,4 @@ impl Driver for Private {
     fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError> {
         self.0.snapshot(skip)
     }
-    fn serial_primary_key(&self) -> &'static str {
-        self.0.serial_primary_key()
-    }
 }

@@ -151,7 +151,7 @@ pub(crate) fn assume(
     let dialect = r.driver.dialect();
     let mut sql = bookkeeping::marker_sql(r.set, dialect, n)?;
     sql.push_str(&bookkeeping::history_sql(
-        r.driver,
+        r.driver.dialect(),
         &HistoryRow {
             kind: "assume-legacy",
             legacy_version: Some(n),

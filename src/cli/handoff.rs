@@ -11,25 +11,6 @@ use crate::error::{Error, Result};
 use crate::handoff::{HandoffReport, Invocation};
 use crate::runner::describe;
 
-/// `ferry upgrade --help`, after the options.
-pub(super) const UPGRADE_HELP: &str = "\
-Examples:
-  ferry upgrade -d sqlite:app.db        install or bridge app.db, then revisions up to head
-  ferry upgrade +1 -d sqlite:app.db     one revision further
-  ferry upgrade 0005 -d sqlite:app.db   up to the revision whose id starts with 0005
-
-Hand-off to an external runner (e.g. Alembic): with
-    [handoff]
-    command = \"alembic upgrade head\"
-in ferry.toml, upgrade bridges as usual under the lock (fresh install, legacy replay, stamp of
-the baseline) and then, instead of ferry's own revisions, runs that command with `sh -c`,
-still holding the lock. The command sees FERRY_DATABASE_URL and DATABASE_URL (the URL as
-ferry got it), FERRY_SQLALCHEMY_URL (sqlite:////ABS/PATH or postgresql://…) and, with
---schema, FERRY_SCHEMA. Its output goes through (with --json, its stdout goes to stderr); a
-non-zero exit status is ferry's exit status. The runner owns the revisions after the
-baseline: a database it took beyond ferry's set (state `ahead`) is handed off again, not
-refused; a TARGET other than head is refused, and so is `ferry downgrade`.";
-
 /// `ferry upgrade` of a set with a `[handoff]`: the bridge, then the command.
 pub(super) fn upgrade(
     cli: &Cli,

@@ -22,7 +22,74 @@ use crate::error::{Error, Result};
 use crate::fixture;
 use crate::runner::{BackupPolicy, Event, RunReport, Runner, describe};
 
+mod new;
+mod rehearse;
+mod sql;
 mod verify;
+
+const UPGRADE_HELP: &str = "\
+Examples:
+  ferry upgrade -d sqlite:app.db                 bridge as needed, then up to the single head
+  ferry upgrade heads -d sqlite:app.db           apply every branch (one version-table row per head)
+  ferry upgrade 0004 -d sqlite:app.db            up to the revision whose id starts with 0004
+  ferry upgrade 0002_users_email_verified_at+2   two revisions above a named one
+  ferry upgrade --sql -d sqlite:app.db           print the SQL it would run; write nothing
+  ferry upgrade --sql --from legacy:7 --dialect postgres > upgrade.sql
+                                                 the script for a legacy-7 database, no database needed
+  ferry upgrade --rehearse -d postgres://u@h/app run it all, time each step, undo everything
+
+--sql prints each step as ferry runs it: BEGIN, the migration file, the bookkeeping (legacy
+marker, alembic_version, ferry_history), COMMIT; SQLite's foreign_keys pragma and
+foreign_key_check; non-transactional revisions outside BEGIN/COMMIT. Guarded blocks
+(-- ferry:if-missing …) are decided by ferry on the live database; a script cannot, so they
+are printed as written with a note.
+--rehearse: PostgreSQL runs everything in one transaction that is rolled back (each step in a
+savepoint; a transaction = false step cannot run there and is reported as not rehearsed);
+SQLite runs on a VACUUM INTO copy in a temporary directory, removed afterwards. Exit 4 names
+the step that failed; the database is untouched either way.
+--assume-legacy N: for an unversioned database (tables, no marker, no version table), see
+`ferry status`, which names the legacy version whose schema it has.
+
+Hand-off to an external runner (e.g. Alembic): with
+    [handoff]
+    command = \"alembic upgrade head\"
+in ferry.toml, upgrade bridges as usual under the lock (fresh install, legacy replay, stamp of
+the baseline) and then, instead of ferry's own revisions, runs that command with `sh -c`,
+still holding the lock. The command sees FERRY_DATABASE_URL and DATABASE_URL (the URL as
+ferry got it), FERRY_SQLALCHEMY_URL (sqlite:////ABS/PATH or postgresql://…) and, with
+--schema, FERRY_SCHEMA. Its output goes through (with --json, its stdout goes to stderr); a
+non-zero exit status is ferry's exit status. The runner owns the revisions after the
+baseline: a database it took beyond ferry's set (state `ahead`) is handed off again, not
+refused; a TARGET other than head is refused, and so is `ferry downgrade`.";
+
+const PLAN_HELP: &str = "\
+Examples:
+  ferry plan -d sqlite:app.db                     the numbered steps upgrade would run
+  ferry plan heads -d sqlite:app.db               … to every head
+  ferry plan --from legacy:7 --dialect sqlite     the steps for a legacy-7 database, no database needed
+  ferry plan --sql -d postgres://u@h/app          the SQL script instead (= upgrade --sql)
+
+--from POSITION: `empty`, `legacy:N` (0..=cap, or a superseded version), or revision id(s) /
+unique prefixes (comma-separated for several heads).";
+
+const NEW_HELP: &str = "\
+Examples:
+  ferry --migrations ./db new \"Add bot tags\"            revisions/0007_add_bot_tags/ (up.sql, down.sql)
+  ferry --migrations ./db new \"Add bot tags\" --per-dialect
+  ferry --migrations ./db new \"Index runs concurrently\" --no-transaction
+
+The id is the next 4-digit sequence number, `_`, and the message's slug ([a-z0-9_], cut so
+the id fits alembic_version's 32 characters). The down revision is the set's single head; with
+several heads, run `ferry merge` first. Never writes into legacy/.";
+
+const MERGE_HELP: &str = "\
+Examples:
+  ferry --migrations ./db heads                   two heads: 0007_a, 0007_b
+  ferry --migrations ./db merge -m \"Join reporting and billing\"
+                                                  revisions/0008_join_reporting_and_billing/, down = both heads
+
+A merge revision's up/down SQL files start empty (comments only); upgrading through it replaces
+its parents' rows in alembic_version with its own, as Alembic does.";
 
 const ABOUT: &str = "Carry databases from a legacy, integer-versioned migration chain onto an Alembic-compatible revision history, in place, on SQLite and PostgreSQL.";
 
@@ -78,9 +145,9 @@ enum Command {
     Status,
     /// Bridge a legacy or empty database as needed, then apply revisions up to TARGET (or, with
     /// [handoff] in ferry.toml, hand off to the external runner after the bridge)
-    #[command(after_help = handoff::UPGRADE_HELP)]
+    #[command(after_help = UPGRADE_HELP)]
     Upgrade {
-        /// `head` (default), `heads`, `+N`, a revision id or unique prefix
+        /// `head` (default), `heads` (every branch), `+N`, `REV+N`, `REV-N`, a revision id or unique prefix
         #[arg(default_value = "head", allow_hyphen_values = true)]
         target: String,
         /// Accept that applied revision REV's SQL changed since it ran (recorded in ferry_history)
@@ -90,14 +157,26 @@ enum Command {
         /// legacy version N (1..=cap). Under the lock ferry builds legacy N in a scratch
         /// database and compares schemas; equal, it records the marker N and upgrades; different,
         /// it refuses (exit 3) listing the differences. `ferry status` names the N that matches.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", conflicts_with_all = ["sql", "rehearse"])]
         assume_legacy: Option<u32>,
         /// With --assume-legacy: proceed even though the schema differs from legacy N's
         /// (the differences are recorded in ferry_history)
         #[arg(long, requires = "assume_legacy")]
         force: bool,
+        /// Print the SQL script the upgrade would run (bookkeeping and transactions included); write nothing
+        #[arg(long, conflicts_with = "rehearse")]
+        sql: bool,
+        /// With --sql: render from this position without any database: `empty`, `legacy:N`, or revision id(s)
+        #[arg(long, value_name = "POSITION", requires = "sql")]
+        from: Option<String>,
+        /// With --from: the SQL dialect of the script (default: the scheme of --database, which is not opened)
+        #[arg(long, value_enum, requires = "from")]
+        dialect: Option<sql::DialectArg>,
+        /// Run the whole upgrade, time every step, then undo it all: the database is left untouched
+        #[arg(long)]
+        rehearse: bool,
     },
-    /// Undo revisions down to TARGET: a revision id, `-N`, or `base` (the baseline; never below)
+    /// Undo revisions down to TARGET: a revision id or unique prefix, `-N`, `REV-N`, or `base` (the baseline; never below)
     Downgrade {
         #[arg(allow_hyphen_values = true)]
         target: String,
@@ -131,10 +210,41 @@ enum Command {
     },
     /// Exit 0 when the database is at head, 1 when anything is pending
     Check,
-    /// List the steps `upgrade` would run, without writing
+    /// List the steps `upgrade` would run, or with --sql their SQL, without writing
+    #[command(after_help = PLAN_HELP)]
     Plan {
+        /// `head` (default), `heads`, `+N`, `REV+N`, `REV-N`, a revision id or unique prefix
         #[arg(default_value = "head", allow_hyphen_values = true)]
         target: String,
+        /// Print the SQL script instead of the step list (what `upgrade --sql` prints)
+        #[arg(long)]
+        sql: bool,
+        /// Plan from this position without any database: `empty`, `legacy:N`, or revision id(s)
+        #[arg(long, value_name = "POSITION")]
+        from: Option<String>,
+        /// With --from: the SQL dialect (default: the scheme of --database, which is not opened)
+        #[arg(long, value_enum, requires = "from")]
+        dialect: Option<sql::DialectArg>,
+    },
+    /// Scaffold a new revision on the current head (needs --migrations DIR)
+    #[command(after_help = NEW_HELP)]
+    New {
+        /// What the revision does; its slug becomes part of the id
+        #[arg(value_name = "MESSAGE")]
+        message: String,
+        /// Write up.sqlite.sql / up.postgres.sql / down.<dialect>.sql instead of up.sql / down.sql
+        #[arg(long)]
+        per_dialect: bool,
+        /// Mark the revision `transaction = false` (e.g. CREATE INDEX CONCURRENTLY)
+        #[arg(long)]
+        no_transaction: bool,
+    },
+    /// Write a merge revision whose down revisions are all current heads (needs --migrations DIR)
+    #[command(after_help = MERGE_HELP)]
+    Merge {
+        /// What the merge is for; its slug becomes part of the id
+        #[arg(short, long, value_name = "MESSAGE", default_value = "merge heads")]
+        message: String,
     },
     /// Compare the live schema with the one the migration set gives at the database's position
     /// (exit 0 equal, 1 different; writes nothing)
@@ -220,10 +330,13 @@ pub fn main() -> ExitCode {
 }
 
 fn print_json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into())
-    );
+    print_out(&serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into()));
+}
+
+/// Prints to stdout; a reader that went away (`ferry upgrade --sql | head`) is not an error.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 fn command_name(c: &Command) -> &'static str {
@@ -238,6 +351,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::Check => "check",
         Command::Plan { .. } => "plan",
         Command::Verify => "verify",
+        Command::New { .. } => "new",
+        Command::Merge { .. } => "merge",
         Command::Lint { .. } => "lint",
         Command::Fixture { .. } => "fixture",
     }
@@ -253,7 +368,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         }
         print_json(&object);
     } else if !cli.quiet && !out.text.is_empty() {
-        println!("{}", out.text.trim_end());
+        print_out(out.text.trim_end());
     }
     Ok(ExitCode::from(out.code))
 }
@@ -323,6 +438,56 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             history::history(cli, &set, &graph, *audit, *verbose)
         }
         Command::Current { verbose } => history::current(cli, &set, &graph, *verbose),
+        Command::Plan {
+            target,
+            sql: print_sql,
+            from,
+            dialect,
+        } if *print_sql || from.is_some() || dialect.is_some() => sql::run(
+            cli,
+            &set,
+            &graph,
+            &sql::Ask {
+                target,
+                sql: *print_sql,
+                from: from.as_deref(),
+                dialect: *dialect,
+                check_edited: false,
+                accept_edited: &[],
+            },
+        ),
+        Command::Upgrade {
+            target,
+            accept_edited,
+            sql: true,
+            from,
+            dialect,
+            ..
+        } => sql::run(
+            cli,
+            &set,
+            &graph,
+            &sql::Ask {
+                target,
+                sql: true,
+                from: from.as_deref(),
+                dialect: *dialect,
+                check_edited: true,
+                accept_edited,
+            },
+        ),
+        Command::Upgrade {
+            target,
+            accept_edited,
+            rehearse: true,
+            ..
+        } => rehearse::run(cli, &set, &graph, target, accept_edited),
+        Command::New {
+            message,
+            per_dialect,
+            no_transaction,
+        } => new::new(&set, &graph, message, *per_dialect, !*no_transaction),
+        Command::Merge { message } => new::merge(&set, &graph, message),
         Command::Status | Command::Check | Command::Plan { .. } => {
             let url = database_url(cli, None)?;
             let mut db = open(cli, &url, false)?;
@@ -355,6 +520,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             accept_edited,
             assume_legacy,
             force,
+            ..
         } => {
             let assume = verify::assume_option(cli, &set, *assume_legacy, *force)?;
             if let Some(h) = &set.config.handoff {
@@ -521,7 +687,8 @@ fn read_only(
     let detected = state.clone();
     let mut out = match &cli.command {
         Command::Check => {
-            let plan = plan::upgrade(set, graph, &state, "head")?;
+            // Every head: with several, "at head" means each branch is applied.
+            let plan = plan::upgrade(set, graph, &state, "heads")?;
             let pending: Vec<String> = plan.steps.iter().map(|s| s.label(set)).collect();
             let text = if pending.is_empty() {
                 format!("{}: at head ({})\n", url.display(), describe(&state))
@@ -539,7 +706,7 @@ fn read_only(
                 code: u8::from(!pending.is_empty()),
             })
         }
-        Command::Plan { target } => {
+        Command::Plan { target, .. } => {
             let plan = plan::upgrade(set, graph, &state, target)?;
             plan::check_runnable(set, &plan, url.dialect())?;
             let text: String = plan
@@ -587,7 +754,7 @@ fn status(
         _ => state.refusal(set),
     };
     let (pending, plan_error): (Vec<Step>, Option<String>) =
-        match plan::upgrade(set, graph, &state, "head")
+        match plan::upgrade(set, graph, &state, "heads")
             .and_then(|p| plan::check_runnable(set, &p, url.dialect()).map(|()| p))
         {
             Ok(p) => (p.steps, None),
@@ -630,6 +797,12 @@ fn status(
     }
     if let Some(identified) = &extra.identified {
         verify::identification_text(&mut text, identified.as_ref().map_err(String::as_str));
+    }
+    if heads.len() > 1 {
+        text.push_str(&format!(
+            "branches:  {} heads: pending counts every branch; `ferry upgrade heads` applies them, `ferry merge` joins them\n",
+            heads.len()
+        ));
     }
     if let Some(r) = &refusal {
         text.push_str(&format!("refused:   {r}\n"));

@@ -258,8 +258,9 @@ impl Graph {
             .join(", ")
     }
 
-    /// Resolves a target (`head`, `heads`, `base`, `+N`, `-N`, an id or unique prefix)
-    /// against the current heads.
+    /// Resolves a target against the current heads: `head`, `heads`, `base`, `+N` / `-N`
+    /// (relative to the current revision), `REV+N` / `REV-N` (relative to a named revision, an
+    /// id or unique prefix, or `head` / `base`), an id or a unique prefix.
     pub fn resolve(&self, spec: &str, current: &[usize]) -> Result<Vec<usize>, TargetError> {
         let spec = spec.trim();
         match spec {
@@ -270,11 +271,8 @@ impl Graph {
             "heads" => Ok(self.heads()),
             "base" => Ok(vec![0]),
             _ if spec.starts_with('+') || spec.starts_with('-') => {
-                let digits = &spec[1..];
-                let steps: usize = Some(digits).filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())).and_then(|d| d.parse().ok()).ok_or_else(|| {
-                    TargetError::Invalid(format!("{spec:?} is not a relative target; write +N or -N with a whole number N"))
-                })?;
-                let mut node = match current {
+                let (up, steps) = relative(spec, &spec[1..])?;
+                let node = match current {
                     [one] => *one,
                     [] => {
                         return Err(TargetError::Invalid(format!(
@@ -282,45 +280,98 @@ impl Graph {
                         )));
                     }
                     many => {
+                        let example = self.ids[many[0]].as_str();
                         return Err(TargetError::Invalid(format!(
-                            "{spec} is ambiguous with several current heads ({})",
+                            "{spec} is ambiguous with several current heads ({}); name the branch, e.g. {example}{spec}",
                             self.names(many)
                         )));
                     }
                 };
-                let up = spec.starts_with('+');
-                for _ in 0..steps {
-                    let next = if up {
-                        &self.children[node]
-                    } else {
-                        &self.downs[node]
-                    };
-                    node = match next.as_slice() {
-                        [one] => *one,
-                        [] if up => {
-                            return Err(TargetError::Invalid(format!(
-                                "{spec} goes past the head {}",
-                                self.ids[node]
-                            )));
-                        }
-                        [] => {
-                            return Err(TargetError::Invalid(format!(
-                                "{spec} goes below the baseline {}; ferry never downgrades below it",
-                                self.ids[0]
-                            )));
-                        }
-                        many => {
-                            return Err(TargetError::Invalid(format!(
-                                "{spec} is ambiguous at {}: it branches to {}; name the revision",
-                                self.ids[node],
-                                self.names(many)
-                            )));
-                        }
-                    };
-                }
-                Ok(vec![node])
+                self.walk(spec, node, up, steps)
             }
-            _ => Ok(vec![self.lookup(spec)?]),
+            _ => match spec.rfind(['+', '-']) {
+                // `REV+N` / `REV-N`: ids are [a-z0-9_], so a sign always starts the offset.
+                Some(at) => {
+                    let (base, offset) = spec.split_at(at);
+                    let (up, steps) = relative(spec, &offset[1..])?;
+                    let node = match base {
+                        "head" | "base" => self.resolve(base, current)?[0],
+                        "heads" => {
+                            return Err(TargetError::Invalid(format!(
+                                "{spec:?}: `heads` names every head; count from one revision instead (REV{}N or head{}N)",
+                                &offset[..1],
+                                &offset[..1]
+                            )));
+                        }
+                        _ => self.lookup(base)?,
+                    };
+                    self.walk(spec, node, up, steps)
+                }
+                None => Ok(vec![self.lookup(spec)?]),
+            },
         }
     }
+
+    /// `steps` revisions up (towards the heads) or down (towards the baseline) from `node`.
+    /// The last step down from a merge revision lands on all its parents, as in Alembic.
+    fn walk(
+        &self,
+        spec: &str,
+        mut node: usize,
+        up: bool,
+        steps: usize,
+    ) -> Result<Vec<usize>, TargetError> {
+        for step in 0..steps {
+            let next = if up {
+                &self.children[node]
+            } else {
+                &self.downs[node]
+            };
+            node = match next.as_slice() {
+                [one] => *one,
+                [] if up => {
+                    return Err(TargetError::Invalid(format!(
+                        "{spec} goes past the head {}",
+                        self.ids[node]
+                    )));
+                }
+                [] => {
+                    return Err(TargetError::Invalid(format!(
+                        "{spec} goes below the baseline {}; ferry never downgrades below it",
+                        self.ids[0]
+                    )));
+                }
+                many if up => {
+                    return Err(TargetError::Invalid(format!(
+                        "{spec} is ambiguous at {}: it branches to {}; name the revision",
+                        self.ids[node],
+                        self.names(many)
+                    )));
+                }
+                many if step + 1 == steps => return Ok(self.sorted(many.to_vec())),
+                many => {
+                    return Err(TargetError::Invalid(format!(
+                        "{spec} goes below the merge {} of {}; name the revision",
+                        self.ids[node],
+                        self.names(many)
+                    )));
+                }
+            };
+        }
+        Ok(vec![node])
+    }
+}
+
+/// The direction and count of a relative target's `+N` / `-N` part (`digits` is N).
+fn relative(spec: &str, digits: &str) -> Result<(bool, usize), TargetError> {
+    let up = !spec[..spec.len() - digits.len()].ends_with('-');
+    Some(digits)
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse().ok())
+        .map(|n| (up, n))
+        .ok_or_else(|| {
+            TargetError::Invalid(format!(
+                "{spec:?} is not a valid target; write +N or -N (relative to the current revision) or REV+N / REV-N with a whole number N"
+            ))
+        })
 }

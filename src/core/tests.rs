@@ -388,6 +388,17 @@ fn branches_and_merges_keep_alembic_heads() {
         ids(&g, &g.heads_after_down(&both, n("0005_b2"))),
         vec!["0005_b1"]
     );
+    // One step down from a merge lands on both parents, as in Alembic; further is ambiguous.
+    assert_eq!(
+        ids(&g, &g.resolve("-1", &merged).unwrap()),
+        vec!["0005_b1", "0005_b2"]
+    );
+    assert_eq!(
+        ids(&g, &g.resolve("0006_m-1", &[]).unwrap()),
+        vec!["0005_b1", "0005_b2"]
+    );
+    let e = g.resolve("-2", &merged).unwrap_err().to_string();
+    assert!(e.contains("below the merge 0006_m"), "{e}");
     // Without the merge, `head` is ambiguous and names both.
     f.retain(|k, _| !k.starts_with("revisions/0006_m"));
     let s = load(f).unwrap();
@@ -619,4 +630,115 @@ fn runnable_checks_catch_missing_dialect_files_before_any_write() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("revisions/0003_c/down.sql"), "{e}");
+}
+
+/// A set that branches after 0004_ctx into 0005_b1 → 0006_b1x and 0005_b2 (two heads).
+fn branched() -> MigrationSet {
+    let mut f = files();
+    for (id, down) in [
+        ("0005_b1", "0004_ctx"),
+        ("0005_b2", "0004_ctx"),
+        ("0006_b1x", "0005_b1"),
+    ] {
+        f.insert(
+            format!("revisions/{id}/revision.toml"),
+            format!("down = \"{down}\""),
+        );
+        f.insert(format!("revisions/{id}/up.sql"), "SELECT 1;".into());
+        f.insert(format!("revisions/{id}/down.sql"), "SELECT 1;".into());
+    }
+    load(f).unwrap()
+}
+
+#[test]
+fn relative_targets_count_from_a_named_revision() {
+    let s = set();
+    let g = graph(&s);
+    let n = |id: &str| g.node(id).unwrap();
+    let at = |spec: &str, cur: &[usize]| g.resolve(spec, cur).map(|v| ids(&g, &v));
+    // REV+N / REV-N, with REV an id or a unique prefix, independent of the current revision.
+    assert_eq!(at("0002_a+2", &[]).unwrap(), vec!["0004_ctx"]);
+    assert_eq!(at("0002+1", &[n("0004_ctx")]).unwrap(), vec!["0003_c"]);
+    assert_eq!(at("0004_ctx-2", &[]).unwrap(), vec!["0002_a"]);
+    assert_eq!(at("0003-0", &[]).unwrap(), vec!["0003_c"]);
+    assert_eq!(at("head-1", &[]).unwrap(), vec!["0003_c"]);
+    assert_eq!(at("base+1", &[]).unwrap(), vec!["0002_a"]);
+    let e = at("0003_c+2", &[]).unwrap_err().to_string();
+    assert!(e.contains("past the head 0004_ctx"), "{e}");
+    let e = at("0002_a-2", &[]).unwrap_err().to_string();
+    assert!(e.contains("below the baseline"), "{e}");
+    assert!(matches!(
+        g.resolve("0009+1", &[]),
+        Err(TargetError::Unknown(id)) if id == "0009"
+    ));
+    assert!(matches!(
+        g.resolve("000+1", &[]),
+        Err(TargetError::Ambiguous { .. })
+    ));
+    for bad in ["0002_a+", "0002_a+x", "0002_a+-1", "heads+1", "-", "+"] {
+        assert!(g.resolve(bad, &[]).is_err(), "{bad} is refused");
+    }
+}
+
+#[test]
+fn branches_resolve_plan_and_keep_one_version_row_per_head() {
+    let s = branched();
+    let g = graph(&s);
+    let n = |id: &str| g.node(id).unwrap();
+    assert_eq!(ids(&g, &g.heads()), vec!["0005_b2", "0006_b1x"]);
+    let e = g.resolve("head", &[0]).unwrap_err().to_string();
+    assert!(
+        e.contains("0005_b2, 0006_b1x") && e.contains("ferry merge") && e.contains("heads"),
+        "{e}"
+    );
+    // Relative steps stop where the graph branches, naming the branches.
+    let e = g.resolve("0004_ctx+1", &[]).unwrap_err().to_string();
+    assert!(e.contains("branches to 0005_b1, 0005_b2"), "{e}");
+    assert_eq!(
+        ids(&g, &g.resolve("0005_b1+1", &[]).unwrap()),
+        vec!["0006_b1x"]
+    );
+    // `-1` with two current heads is ambiguous; REV-1 names the branch.
+    let both = [n("0005_b2"), n("0006_b1x")];
+    let e = g.resolve("-1", &both).unwrap_err().to_string();
+    assert!(
+        e.contains("several current heads") && e.contains("-1"),
+        "{e}"
+    );
+    assert_eq!(
+        ids(&g, &g.resolve("0006_b1x-1", &both).unwrap()),
+        vec!["0005_b1"]
+    );
+
+    let managed = |h: &[&str]| State::Managed {
+        heads: h.iter().map(|s| s.to_string()).collect(),
+    };
+    let e = plan::upgrade(&s, &g, &managed(&["0004_ctx"]), "head").unwrap_err();
+    assert!(matches!(
+        e,
+        PlanError::Target(TargetError::MultipleHeads(_))
+    ));
+    let p = plan::upgrade(&s, &g, &managed(&["0004_ctx"]), "heads").unwrap();
+    assert_eq!(
+        labels(&p.steps),
+        vec!["up 0005_b1", "up 0005_b2", "up 0006_b1x"]
+    );
+    assert_eq!(p.heads_after, vec!["0005_b2", "0006_b1x"]);
+    // One branch, then the other: the version table gains a row for the second.
+    let p = plan::upgrade(&s, &g, &managed(&["0004_ctx"]), "0005_b2").unwrap();
+    assert_eq!(p.heads_after, vec!["0005_b2"]);
+    let p = plan::upgrade(&s, &g, &managed(&["0005_b2"]), "0006_b1x").unwrap();
+    assert_eq!(labels(&p.steps), vec!["up 0005_b1", "up 0006_b1x"]);
+    assert_eq!(p.heads_after, vec!["0005_b2", "0006_b1x"]);
+    // From a fresh install, `heads` applies every branch after the bridge.
+    let p = plan::upgrade(&s, &g, &State::Empty, "heads").unwrap();
+    assert_eq!(p.steps.len(), 7);
+    // As Alembic: down to a revision undoes every branch above it; naming the other head
+    // undoes one branch only.
+    let p = plan::downgrade(&s, &g, &managed(&["0005_b2", "0006_b1x"]), "0005_b2").unwrap();
+    assert_eq!(labels(&p.steps), vec!["down 0006_b1x", "down 0005_b1"]);
+    assert_eq!(p.heads_after, vec!["0005_b2"]);
+    let p = plan::downgrade(&s, &g, &managed(&["0005_b2", "0006_b1x"]), "0006_b1x-2").unwrap();
+    assert_eq!(p.steps.len(), 3);
+    assert_eq!(p.heads_after, vec!["0004_ctx"]);
 }

@@ -78,12 +78,39 @@ pub trait Driver {
     fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError>;
 
     /// The column definition of an auto-numbered primary key (for ferry_history).
-    fn serial_primary_key(&self) -> &'static str;
+    fn serial_primary_key(&self) -> &'static str {
+        framing(self.dialect()).serial_primary_key
+    }
 
     /// Copies the database before the first write of a run and verifies the copy, where the
     /// dialect can (SQLite files); `None` where it cannot (in memory, a server).
     fn backup(&mut self, _dir: Option<&Path>) -> Result<Option<Backup>, DbError> {
         Ok(None)
+    }
+}
+
+/// The statements a driver wraps steps in, per dialect. The drivers run these very strings,
+/// and `upgrade --sql` prints them, so the script shows what a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framing {
+    pub begin: &'static str,
+    pub commit: &'static str,
+    pub rollback: &'static str,
+    /// Runs inside the transaction right before COMMIT; any row it returns fails the step.
+    pub commit_check: Option<&'static str>,
+    /// Runs outside any transaction before the first step of a run.
+    pub run_start: Option<&'static str>,
+    /// Runs after the last step, when the setting `run_start` changed was on before.
+    pub run_finish: Option<&'static str>,
+    /// The column definition of an auto-numbered primary key (for ferry_history).
+    pub serial_primary_key: &'static str,
+}
+
+/// The framing of a dialect.
+pub fn framing(dialect: Dialect) -> &'static Framing {
+    match dialect {
+        Dialect::Sqlite => &sqlite::FRAMING,
+        Dialect::Postgres => &postgres::FRAMING,
     }
 }
 

@@ -14,11 +14,23 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Batch, Connection, OpenFlags};
 
 use super::url::DatabaseUrl;
-use super::{Backup, Driver, OpenOptions, Rows, open_error};
+use super::{Backup, Driver, Framing, OpenOptions, Rows, open_error};
 use crate::core::guard::Object;
 use crate::core::schema::{Column, Schema, Table, check_constraints, normalize_sql};
 use crate::core::set::Dialect;
 use crate::error::{DbError, Result};
+
+/// `BEGIN IMMEDIATE` takes the write lock at once, so a step never fails half-way on a busy
+/// database; foreign keys are off while steps run and checked before every commit.
+pub const FRAMING: Framing = Framing {
+    begin: "BEGIN IMMEDIATE",
+    commit: "COMMIT",
+    rollback: "ROLLBACK",
+    commit_check: Some("PRAGMA foreign_key_check"),
+    run_start: Some("PRAGMA foreign_keys = OFF"),
+    run_finish: Some("PRAGMA foreign_keys = ON"),
+    serial_primary_key: "INTEGER PRIMARY KEY",
+};
 
 pub struct Sqlite {
     conn: Connection,
@@ -213,11 +225,14 @@ impl Driver for Sqlite {
     }
 
     fn begin(&mut self) -> Result<(), DbError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)
+        self.conn.execute_batch(FRAMING.begin).map_err(db_err)
     }
 
     fn commit(&mut self) -> Result<(), DbError> {
-        let violations = self.query("PRAGMA foreign_key_check")?;
+        let violations = match FRAMING.commit_check {
+            Some(check) => self.query(check)?,
+            None => Vec::new(),
+        };
         if let Some(first) = violations.first() {
             return Err(DbError::new(format!(
                 "PRAGMA foreign_key_check found {} row(s) whose foreign key points nowhere, e.g. table {} rowid {} → {}; \
@@ -228,14 +243,14 @@ impl Driver for Sqlite {
                 cell(first, 2)
             )));
         }
-        self.conn.execute_batch("COMMIT").map_err(db_err)
+        self.conn.execute_batch(FRAMING.commit).map_err(db_err)
     }
 
     fn rollback(&mut self) -> Result<(), DbError> {
         if self.conn.is_autocommit() {
             return Ok(()); // SQLite already rolled back (e.g. after SQLITE_FULL)
         }
-        self.conn.execute_batch("ROLLBACK").map_err(db_err)
+        self.conn.execute_batch(FRAMING.rollback).map_err(db_err)
     }
 
     fn start_run(&mut self) -> Result<(), DbError> {
@@ -245,16 +260,15 @@ impl Driver for Sqlite {
             .first()
             .is_some_and(|r| cell(r, 0) == "1");
         self.foreign_keys_before = Some(on);
-        self.conn
-            .execute_batch("PRAGMA foreign_keys = OFF")
-            .map_err(db_err)
+        match FRAMING.run_start {
+            Some(sql) => self.conn.execute_batch(sql).map_err(db_err),
+            None => Ok(()),
+        }
     }
 
     fn finish_run(&mut self) -> Result<(), DbError> {
-        if let Some(true) = self.foreign_keys_before.take() {
-            self.conn
-                .execute_batch("PRAGMA foreign_keys = ON")
-                .map_err(db_err)?;
+        if let (Some(true), Some(sql)) = (self.foreign_keys_before.take(), FRAMING.run_finish) {
+            self.conn.execute_batch(sql).map_err(db_err)?;
         }
         Ok(())
     }
@@ -433,10 +447,6 @@ impl Driver for Sqlite {
             }
         }
         Ok(schema)
-    }
-
-    fn serial_primary_key(&self) -> &'static str {
-        "INTEGER PRIMARY KEY"
     }
 
     fn backup(&mut self, dir: Option<&Path>) -> Result<Option<Backup>, DbError> {
