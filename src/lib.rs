@@ -20,3 +20,4 @@ pub mod error;
 pub mod fixture;
 pub mod runner;
 pub mod scratch;
+pub mod upgrade_test;
