@@ -156,6 +156,22 @@ fn upgrade_to_release_goes_to_the_newest_matching_revision() {
         assert_eq!(db.versions(), ["0006_kb_documents_status_index"]);
         ferry(&["check", "-d", &db.url]).expect(0);
 
+        // A requirement that cannot be met creates no file.
+        if dialect == ferry::core::set::Dialect::Sqlite {
+            let tmp = tempfile::tempdir().unwrap();
+            let missing = tmp.path().join("new.db");
+            for req in ["9", "3.2", "three"] {
+                ferry(&[
+                    "upgrade",
+                    "--to-release",
+                    req,
+                    "-d",
+                    missing.to_str().unwrap(),
+                ])
+                .expect(2);
+                assert!(!missing.exists(), "--to-release {req} created the file");
+            }
+        }
         // A fresh database goes straight to the release.
         let fresh = TestDb::new(dialect);
         ferry(&["upgrade", "--to-release", "4.2", "-d", &fresh.url]).expect(0);

@@ -318,13 +318,18 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             target,
             to_release,
             accept_edited,
-        } => write(cli, &set, &graph, |r| {
-            r.accept_edited = accept_edited.clone();
-            match to_release {
-                Some(requirement) => release::upgrade(r, requirement),
-                None => r.upgrade(target),
+        } => {
+            if let Some(requirement) = to_release {
+                release::check(&set, &graph, requirement)?; // before the database is opened
             }
-        }),
+            write(cli, &set, &graph, |r| {
+                r.accept_edited = accept_edited.clone();
+                match to_release {
+                    Some(requirement) => release::upgrade(r, requirement),
+                    None => r.upgrade(target),
+                }
+            })
+        }
         Command::Downgrade {
             target,
             accept_edited,

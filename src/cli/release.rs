@@ -20,6 +20,14 @@ pub fn upgrade(r: &mut Runner<'_>, requirement: &str) -> Result<RunReport> {
     r.upgrade(&revision)
 }
 
+/// Refuses a requirement that no database could be upgraded by: unparsable, matching no
+/// release, or naming a release on a legacy version.
+pub fn check(set: &MigrationSet, graph: &Graph, requirement: &str) -> Result<()> {
+    let requirement = Requirement::parse(requirement)?;
+    Releases::of(set)?.upgrade_target(graph, &requirement, None)?;
+    Ok(())
+}
+
 /// The release(s) whose schema a database in `state` has, or the nearest ones around it:
 /// the text for `status` and its JSON. `None` when the set lists no releases or the state
 /// has no position.
