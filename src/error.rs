@@ -2,6 +2,7 @@
 
 use crate::core::graph::TargetError;
 use crate::core::plan::PlanError;
+use crate::core::release::ReleaseError;
 use crate::core::set::SetError;
 
 /// An error reported by a database, with passwords already removed.
@@ -33,6 +34,9 @@ pub enum Error {
     /// The target does not resolve (exit 2).
     #[error("{0}")]
     Target(#[from] TargetError),
+    /// A release requirement that does not parse, match, or fit what was asked (exit 2).
+    #[error("{0}")]
+    Release(#[from] ReleaseError),
     /// The set cannot run what was asked on this dialect (exit 2).
     #[error("{0}")]
     Unsupported(String),
@@ -55,6 +59,15 @@ pub enum Error {
         position: String,
         source: DbError,
         backup: Option<Box<crate::driver::Backup>>,
+    },
+    /// Building a fixture failed at a step (exit 4).
+    #[error("building the fixture failed: {step} failed and was rolled back: {source}{}\n{after}",
+        source.statement.as_deref().map(|s| format!("\n  in statement: {s}")).unwrap_or_default())]
+    FixtureFailed {
+        step: String,
+        source: DbError,
+        /// What became of the database.
+        after: String,
     },
     /// Another process holds the lock (exit 5).
     #[error(
@@ -106,11 +119,12 @@ impl Error {
             | Error::Edited { .. }
             | Error::Set(_)
             | Error::Target(_)
+            | Error::Release(_)
             | Error::Unsupported(_)
             | Error::Io { .. }
             | Error::HandoffStart { .. } => 2,
             Error::Refused { .. } => 3,
-            Error::StepFailed { .. } => 4,
+            Error::StepFailed { .. } | Error::FixtureFailed { .. } => 4,
             Error::Locked { .. } => 5,
             Error::Open { .. } | Error::Database { .. } => 6,
             Error::HandoffFailed { status, .. } => *status,
@@ -123,10 +137,11 @@ impl Error {
             Error::Usage(_) => "usage",
             Error::Set(_) => "migration_set",
             Error::Target(_) => "target",
+            Error::Release(_) => "release",
             Error::Unsupported(_) => "unsupported",
             Error::Refused { .. } => "refused",
             Error::Edited { .. } => "edited_revision",
-            Error::StepFailed { .. } => "step_failed",
+            Error::StepFailed { .. } | Error::FixtureFailed { .. } => "step_failed",
             Error::Locked { .. } => "locked",
             Error::Open { .. } => "open",
             Error::Database { .. } => "database",

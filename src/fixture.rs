@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::core::graph::Graph;
 use crate::core::plan::{Plan, Step};
 use crate::core::set::{Dialect, MigrationSet, Origin};
 use crate::core::state::State;
@@ -19,9 +20,10 @@ pub struct TestDirs {
 
 impl TestDirs {
     pub fn of(set: &MigrationSet, seeds: Option<PathBuf>) -> TestDirs {
+        // The compiled-in set's test data is read relative to the current directory.
         let root = match &set.origin {
             Origin::Dir(d) => d.clone(),
-            Origin::Embedded => PathBuf::from("."),
+            Origin::Embedded => PathBuf::new(),
         };
         TestDirs {
             seeds: seeds.or_else(|| {
@@ -182,34 +184,218 @@ fn replay_one(r: &mut Runner<'_>, number: u32, dirs: &TestDirs, state: State) ->
         heads_after: Vec::new(),
     };
     let report = r.execute(state, &plan)?;
-    if let Some(dir) = &dirs.seeds
-        && let Some((path, sql)) = numbered_file(dir, number, r.driver.dialect())?
-    {
-        r.transaction(
-            &format!("seed {}", path.display()),
-            &format!("legacy {number}"),
-            |d| d.execute(&sql),
-        )?;
-    }
+    dir_seed(r, number, dirs)?;
     Ok(report)
+}
+
+/// Runs `NNN.sql` (or `NNN.<dialect>.sql`) of the seeds directory, if there is one; returns
+/// its path.
+fn dir_seed(r: &mut Runner<'_>, number: u32, dirs: &TestDirs) -> Result<Option<String>> {
+    let Some(dir) = &dirs.seeds else {
+        return Ok(None);
+    };
+    let Some((path, sql)) = numbered_file(dir, number, r.driver.dialect())? else {
+        return Ok(None);
+    };
+    let shown = path.display().to_string();
+    r.transaction(&format!("seed {shown}"), &format!("legacy {number}"), |d| {
+        d.execute(&sql)
+    })?;
+    Ok(Some(shown))
 }
 
 /// Builds legacy version `n` (0..=cap, or a superseded version above the cap) in an empty
 /// database, running each seed file right after its step.
 pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunReport> {
+    Ok(build_installed(runner, &Target::Legacy(n), dirs, &[])?.report)
+}
+
+/// Where on a fixture's way a `--seed` file runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeedPoint {
+    /// Right after legacy step N (or the pre-release step of superseded version N).
+    Legacy(u32),
+    /// Right after revision R is applied (for the baseline: right after its stamp).
+    Revision(String),
+    /// After the last step.
+    End,
+}
+
+/// A seed file given on the command line (`--seed [AT=]FILE`).
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub at: SeedPoint,
+    pub path: PathBuf,
+    pub sql: String,
+}
+
+impl Seed {
+    /// Parses `[AT=]FILE` (AT: a legacy step number, or a revision id or unique prefix) and
+    /// reads FILE. A FILE whose own name holds `=` is taken whole when it exists.
+    pub fn parse(spec: &str, graph: &Graph) -> Result<Seed> {
+        let usage = |m: String| Error::Usage(format!("--seed {spec}: {m}"));
+        let (at, file) = if Path::new(spec).is_file() {
+            (SeedPoint::End, spec)
+        } else if let Some((at, file)) = spec.split_once('=') {
+            let at = at.trim();
+            let numeric = !at.is_empty() && at.bytes().all(|b| b.is_ascii_digit());
+            let prefixed: Vec<usize> = (0..graph.len())
+                .filter(|&n| graph.id(n).starts_with(at))
+                .collect();
+            if numeric && !prefixed.is_empty() && graph.node(at).is_none() {
+                return Err(usage(format!(
+                    "{at} could be legacy step {} or revision {}: write the legacy number without leading zeros, or the revision's full id",
+                    at.trim_start_matches('0'),
+                    graph.names(&prefixed)
+                )));
+            }
+            let point = if numeric && graph.node(at).is_none() {
+                match at.parse::<u32>() {
+                    Ok(n) if n >= 1 => SeedPoint::Legacy(n),
+                    _ => {
+                        return Err(usage(format!(
+                            "{at} is not a legacy step; steps are numbered from 1 (a seed with no AT= runs after the last step)"
+                        )));
+                    }
+                }
+            } else {
+                let node = graph.lookup(at).map_err(|e| {
+                    usage(format!(
+                        "AT must be a legacy step number or a revision id: {e}"
+                    ))
+                })?;
+                SeedPoint::Revision(graph.id(node).to_string())
+            };
+            (point, file)
+        } else {
+            (SeedPoint::End, spec)
+        };
+        let path = PathBuf::from(file);
+        let sql = std::fs::read_to_string(&path).map_err(|e| {
+            usage(format!(
+                "cannot read {}: {e} (write --seed FILE, or --seed AT=FILE with AT a legacy number or a revision id)",
+                path.display()
+            ))
+        })?;
+        Ok(Seed { at, path, sql })
+    }
+}
+
+impl Target {
+    /// `legacy 7`, `legacy 26 (superseded)`, `revision 0003_x`, `empty`.
+    pub fn describe(&self, set: &MigrationSet) -> String {
+        match self {
+            Target::Legacy(0) => "empty".into(),
+            Target::Legacy(n) if *n > i64::from(set.cap()) => format!("legacy {n} (superseded)"),
+            Target::Legacy(n) => format!("legacy {n}"),
+            Target::Revisions(r) => format!("revision {}", r.join(", ")),
+        }
+    }
+}
+
+/// Checks, before any database is opened, that every seed's point lies on the way to `target`.
+pub fn check_seeds(
+    set: &MigrationSet,
+    graph: &Graph,
+    target: &Target,
+    seeds: &[Seed],
+) -> Result<()> {
+    let (last_legacy, superseded, revisions) = way(set, graph, target)?;
+    let on_way = graph.ancestors(&revisions);
+    for seed in seeds {
+        let fits = match &seed.at {
+            SeedPoint::End => true,
+            SeedPoint::Legacy(k) => *k <= last_legacy || Some(*k) == superseded,
+            SeedPoint::Revision(r) => {
+                !revisions.is_empty() && graph.node(r).is_some_and(|n| on_way[n])
+            }
+        };
+        if !fits {
+            let at = match &seed.at {
+                SeedPoint::Legacy(k) => format!("legacy step {k}"),
+                SeedPoint::Revision(r) => format!("revision {r}"),
+                SeedPoint::End => String::new(),
+            };
+            let runs = match (revisions.is_empty(), superseded) {
+                (true, None) => format!("legacy steps 1..={last_legacy}"),
+                (true, Some(v)) => format!("legacy steps 1..={last_legacy} and pre-release {v}"),
+                (false, _) => format!(
+                    "legacy steps 1..={last_legacy}, the stamp of {} and revisions up to {}",
+                    set.baseline_id(),
+                    graph.names(&revisions)
+                ),
+            };
+            return Err(Error::Usage(format!(
+                "--seed {}: {at} is not on the way to {} (the fixture runs {runs})",
+                seed.path.display(),
+                target.describe(set)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What building `target` runs: legacy steps 1..=N, a superseded version on top, and the
+/// revision nodes it ends at (none for a legacy target).
+fn way(
+    set: &MigrationSet,
+    graph: &Graph,
+    target: &Target,
+) -> Result<(u32, Option<u32>, Vec<usize>)> {
+    match target {
+        Target::Legacy(n) => {
+            let (to, superseded) = replay_target(set, *n)?;
+            Ok((to, superseded, Vec::new()))
+        }
+        Target::Revisions(revisions) => {
+            let nodes = revisions
+                .iter()
+                .map(|r| graph.lookup(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((set.cap(), None, nodes))
+        }
+    }
+}
+
+/// A fixture built by [`build_installed`]: what ran, and the seed files, in order.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub report: RunReport,
+    pub seeds: Vec<String>,
+}
+
+/// Builds `target` in an empty database the way an old installation got there: the legacy
+/// chain (each step followed by its seeds), then — for a revision target — the baseline stamp
+/// and the revisions up to it one at a time, so seed data rides the whole way. (`build` instead
+/// reaches revisions by a fresh install: the schema is the same, but no legacy seed applies.)
+pub fn build_installed(
+    runner: &mut Runner<'_>,
+    target: &Target,
+    dirs: &TestDirs,
+    seeds: &[Seed],
+) -> Result<Built> {
     let set = runner.set;
-    let (replay_to, superseded) = replay_target(set, n)?;
+    let graph = runner.graph;
+    let (replay_to, superseded, revisions) = way(set, graph, target)?;
+    check_seeds(set, graph, target, seeds)?;
     // The database starts empty: there is nothing a backup could protect.
     runner.backup = crate::runner::BackupPolicy::Off;
     runner.locked(|r| {
         let before = r.detect()?;
         refuse_unless_empty(&before)?;
         let dialect = r.driver.dialect();
+        let mut ran = Vec::new();
         let mut steps = Vec::new();
         let mut state = before.clone();
         for number in 1..=replay_to {
-            steps.extend(replay_one(r, number, dirs, state)?.steps);
+            let plan = Plan {
+                steps: vec![Step::Legacy { number }],
+                heads_after: Vec::new(),
+            };
+            steps.extend(r.execute(state, &plan)?.steps);
             state = State::Legacy { version: number };
+            ran.extend(dir_seed(r, number, dirs)?);
+            ran.extend(run_seeds(r, seeds, &SeedPoint::Legacy(number), &state)?);
         }
         if let Some(version) = superseded {
             let dir = dirs.superseded.as_ref().ok_or_else(|| {
@@ -223,12 +409,73 @@ pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunRep
                 d.execute(&sql)?;
                 d.execute(&marker)
             })?;
+            state = State::Superseded {
+                version,
+                revision: set.superseded.get(&version).cloned().unwrap_or_default(),
+            };
+            ran.extend(dir_seed(r, version, dirs)?);
+            ran.extend(run_seeds(r, seeds, &SeedPoint::Legacy(version), &state)?);
         }
-        Ok(RunReport {
-            before,
-            steps,
-            heads: Vec::new(),
-            backup: None,
+        let mut heads = Vec::new();
+        if !revisions.is_empty() {
+            let baseline = set.baseline_id().to_string();
+            let plan = Plan {
+                steps: vec![Step::Stamp {
+                    revision: baseline.clone(),
+                }],
+                heads_after: vec![baseline.clone()],
+            };
+            let report = r.execute(state, &plan)?;
+            steps.extend(report.steps);
+            heads = report.heads;
+            state = State::Managed {
+                heads: heads.clone(),
+            };
+            ran.extend(run_seeds(r, seeds, &SeedPoint::Revision(baseline), &state)?);
+            for node in graph.upgrade_path(&[0], &revisions) {
+                let id = graph.id(node).to_string();
+                let plan = Plan {
+                    steps: vec![Step::Up {
+                        revision: id.clone(),
+                    }],
+                    heads_after: Vec::new(),
+                };
+                let report = r.execute(state, &plan)?;
+                steps.extend(report.steps);
+                heads = report.heads;
+                state = State::Managed {
+                    heads: heads.clone(),
+                };
+                ran.extend(run_seeds(r, seeds, &SeedPoint::Revision(id), &state)?);
+            }
+        }
+        ran.extend(run_seeds(r, seeds, &SeedPoint::End, &state)?);
+        Ok(Built {
+            report: RunReport {
+                before,
+                steps,
+                heads,
+                backup: None,
+            },
+            seeds: ran,
         })
     })
+}
+
+/// Runs the seeds given for `point`, in the order given, each in its own transaction.
+fn run_seeds(
+    r: &mut Runner<'_>,
+    seeds: &[Seed],
+    point: &SeedPoint,
+    state: &State,
+) -> Result<Vec<String>> {
+    let mut ran = Vec::new();
+    for seed in seeds.iter().filter(|s| &s.at == point) {
+        let shown = seed.path.display().to_string();
+        r.transaction(&format!("seed {shown}"), &describe(state), |d| {
+            d.execute(&seed.sql)
+        })?;
+        ran.push(shown);
+    }
+    Ok(ran)
 }

@@ -26,3 +26,4 @@ pub mod runner;
 pub mod scaffold;
 pub mod scratch;
 pub mod unversioned;
+pub mod upgrade_test;

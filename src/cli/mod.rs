@@ -1,8 +1,11 @@
 //! The `ferry` command line (spec §4). Every command returns an [`Output`]; errors become exit
 //! codes in [`Error::exit_code`], and `--json` turns either into one JSON object on stdout.
 
+mod fixture;
 mod handoff;
 mod history;
+mod release;
+mod upgrade_test;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -19,7 +22,6 @@ use crate::core::state::State;
 use crate::driver::url::DatabaseUrl;
 use crate::driver::{self, OpenOptions};
 use crate::error::{Error, Result};
-use crate::fixture;
 use crate::runner::{BackupPolicy, Event, RunReport, Runner, describe};
 
 mod new;
@@ -100,6 +102,9 @@ Examples:
   ferry check    -d postgres://u@h/app     exit 1 while anything is pending (for CI)
   ferry downgrade -1 -d sqlite:app.db      undo the newest revision
   ferry fixture --legacy 7 old.db          build a database as legacy version 7 left it
+  ferry fixture --release 4.1 old.db       … or as the newest 4.1.x release left it
+  ferry upgrade --to-release 4.2 -d app.db upgrade to the revision of the newest 4.2.x release
+  ferry upgrade-test                       prove every old version upgrades to a fresh install
   ferry --migrations ./db lint             check another project's migration set
 
 Databases: sqlite:PATH, sqlite://PATH, sqlite::memory:, a bare path (SQLite file),
@@ -150,6 +155,10 @@ enum Command {
         /// `head` (default), `heads` (every branch), `+N`, `REV+N`, `REV-N`, a revision id or unique prefix
         #[arg(default_value = "head", allow_hyphen_values = true)]
         target: String,
+        /// Upgrade to the revision of the newest release matching REQ (ferry.toml [[release]]):
+        /// a bare version means that version (4.1 = any 4.1.x), or a semver requirement
+        #[arg(long, value_name = "REQ", conflicts_with_all = ["target", "sql", "rehearse"])]
+        to_release: Option<String>,
         /// Accept that applied revision REV's SQL changed since it ran (recorded in ferry_history)
         #[arg(long, value_name = "REV")]
         accept_edited: Vec<String>,
@@ -266,18 +275,12 @@ Examples:
         #[arg(long)]
         freeze: bool,
     },
-    /// Build a database exactly as a legacy version left it
-    Fixture {
-        /// The legacy version (0..=cap, or a superseded version above it)
-        #[arg(long, value_name = "N")]
-        legacy: i64,
-        /// Directory of NNN.sql seed files, each run right after legacy step NNN
-        #[arg(long, value_name = "DIR")]
-        seeds: Option<PathBuf>,
-        /// Where to write it (default: --database); must not exist yet or be empty
-        #[arg(value_name = "OUT")]
-        out: Option<String>,
-    },
+    /// Build a database exactly as a legacy version, a revision or a release left it
+    #[command(after_help = fixture::AFTER_HELP)]
+    Fixture(fixture::FixtureArgs),
+    /// Build every old version with seed data, upgrade it to head, compare with a fresh install
+    #[command(after_help = upgrade_test::AFTER_HELP)]
+    UpgradeTest(upgrade_test::UpgradeTestArgs),
 }
 
 /// What a command prints, and its exit code.
@@ -354,7 +357,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::New { .. } => "new",
         Command::Merge { .. } => "merge",
         Command::Lint { .. } => "lint",
-        Command::Fixture { .. } => "fixture",
+        Command::Fixture(_) => "fixture",
+        Command::UpgradeTest(_) => "upgrade-test",
     }
 }
 
@@ -517,13 +521,24 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         }
         Command::Upgrade {
             target,
+            to_release,
             accept_edited,
             assume_legacy,
             force,
             ..
         } => {
+            if let Some(requirement) = to_release {
+                release::check(&set, &graph, requirement)?; // before the database is opened
+            }
             let assume = verify::assume_option(cli, &set, *assume_legacy, *force)?;
             if let Some(h) = &set.config.handoff {
+                if to_release.is_some() {
+                    return Err(Error::Usage(format!(
+                        "--to-release picks one of ferry's revisions, and this set hands off to `{}` after the bridge \
+                         ([handoff] in ferry.toml): run `ferry upgrade` and let that runner choose",
+                        crate::core::plan::shown(&h.command)
+                    )));
+                }
                 return handoff::upgrade(
                     cli,
                     &set,
@@ -540,7 +555,10 @@ fn dispatch(cli: &Cli) -> Result<Output> {
                 r.accept_edited = accept_edited.clone();
                 r.scratch = Some(url);
                 r.assume_legacy = assume;
-                let report = r.upgrade(target);
+                let report = match to_release {
+                    Some(requirement) => release::upgrade(r, requirement),
+                    None => r.upgrade(target),
+                };
                 assumed = r.assumed.take();
                 report
             })?;
@@ -555,22 +573,8 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             r.downgrade(target)
         }),
         Command::Stamp { revision } => write(cli, &set, &graph, |r| r.stamp(revision)),
-        Command::Fixture { legacy, seeds, out } => {
-            let url = database_url(cli, out.as_deref())?;
-            fixture::replay_target(&set, *legacy)?; // refuse before a file is created
-            let mut db = open(cli, &url, true)?;
-            let mut runner = runner(cli, &set, &graph, db.as_mut(), true);
-            let dirs = fixture::TestDirs::of(&set, seeds.clone());
-            let report = fixture::legacy(&mut runner, *legacy, &dirs)?;
-            Ok(Output::ok(
-                format!(
-                    "{}: built as legacy {legacy} ({} steps)\n",
-                    url.display(),
-                    report.steps.len()
-                ),
-                json!({"database": url.display(), "legacy_version": legacy, "steps": report.steps}),
-            ))
-        }
+        Command::Fixture(args) => fixture::run(cli, &set, &graph, args),
+        Command::UpgradeTest(args) => upgrade_test::run(cli, &set, &graph, args),
     }
 }
 
@@ -787,6 +791,10 @@ fn status(
             format!("{} step(s): {}", labels.len(), summarize(&labels))
         }
     ));
+    let (release_text, release_json) = release::status(set, graph, &state)?;
+    if let Some(r) = &release_text {
+        text.push_str(&format!("release:   {r}\n"));
+    }
     if let Some(h) = &extra.holder {
         text.push_str(&format!("lock:      {h}\n"));
     }
@@ -819,7 +827,7 @@ fn status(
         json: json!({
             "database": url.display(), "state": state.name(), "detail": state, "legacy_version": legacy_version,
             "cap": set.cap(), "current": current, "heads": heads, "pending": pending, "refusal": refusal,
-            "lock_holder": extra.holder,
+            "lock_holder": extra.holder, "release": release_json,
             "identified": extra.identified.as_ref().map(|i| match i {
                 Ok(id) => verify::identification_json(Some(id)),
                 Err(e) => json!({"error": e}),

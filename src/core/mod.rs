@@ -4,6 +4,7 @@ pub mod graph;
 pub mod guard;
 pub mod identify;
 pub mod plan;
+pub mod release;
 pub mod schema;
 pub mod set;
 pub mod state;

@@ -1,0 +1,461 @@
+//! `upgrade-test`: every old position the set knows (each legacy version, each superseded
+//! one, releases on revisions) is built with its seed data in a scratch database, upgraded to
+//! head, and compared with a fresh install; the revisions are walked down and up again.
+//!
+//! Cases run in scratch databases only (SQLite in memory, a throwaway schema per case on a
+//! PostgreSQL server), several at a time on threads.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::core::graph::Graph;
+use crate::core::plan::{self, Plan, Step};
+use crate::core::release::{Position, Release};
+use crate::core::schema::{Schema, diff};
+use crate::core::set::MigrationSet;
+use crate::core::state::{MarkerReading, State};
+use crate::driver::url::DatabaseUrl;
+use crate::driver::{Driver, quote};
+use crate::error::{Error, Result};
+use crate::fixture::{self, Target, TestDirs};
+use crate::runner::{BackupPolicy, RunReport, Runner};
+use crate::scratch::Scratch;
+
+/// One path the test walks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Case {
+    /// A fresh install upgraded to head: the reference every other case is compared with.
+    Fresh,
+    /// A database built at `target` with its seeds, upgraded to head. `releases` names the
+    /// releases that sit there (for the report).
+    From {
+        target: Target,
+        releases: Vec<String>,
+    },
+    /// A fresh install walked up one revision at a time, down to the baseline one at a time,
+    /// and up again, the schema compared at every revision.
+    RoundTrip,
+}
+
+impl Case {
+    /// How the case is named in the report: `legacy 7 (3.3.0) → head`.
+    pub fn path(&self, set: &MigrationSet) -> String {
+        match self {
+            Case::Fresh => "fresh install → head".into(),
+            Case::From { target, releases } => {
+                let named = if releases.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", releases.join(", "))
+                };
+                format!("{}{named} → head", target.describe(set))
+            }
+            Case::RoundTrip => format!("round trip head → {} → head", set.baseline_id()),
+        }
+    }
+}
+
+/// The result of one case on one dialect.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub dialect: &'static str,
+    pub path: String,
+    pub ok: bool,
+    pub duration_ms: u128,
+    /// Every problem found, the first one first (empty when the case passed).
+    pub problems: Vec<String>,
+}
+
+/// Where releases sit: each position once, with the versions that sit there, oldest first.
+pub fn release_points(releases: &[&Release]) -> Vec<(Target, Vec<String>)> {
+    let mut points: Vec<(Target, Vec<String>)> = Vec::new();
+    for r in releases {
+        let target = match &r.position {
+            Position::Legacy(n) => Target::Legacy(i64::from(*n)),
+            Position::Revisions(ids) => Target::Revisions(ids.clone()),
+        };
+        match points.iter_mut().find(|(t, _)| *t == target) {
+            Some((_, versions)) => versions.push(r.version.to_string()),
+            None => points.push((target, vec![r.version.to_string()])),
+        }
+    }
+    points
+}
+
+/// Every legacy version 1..=cap and every superseded version (named with the releases that sit
+/// there), between the fresh install and the round trip.
+pub fn full_matrix(set: &MigrationSet, releases: &[(Target, Vec<String>)]) -> Vec<Case> {
+    let legacy = (1..=set.cap()).chain(set.superseded.keys().copied());
+    let mut cases = vec![Case::Fresh];
+    for n in legacy {
+        let target = Target::Legacy(i64::from(n));
+        cases.push(Case::From {
+            releases: releases
+                .iter()
+                .find(|(t, _)| *t == target)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
+            target,
+        });
+    }
+    cases.push(Case::RoundTrip);
+    cases
+}
+
+/// One case per release position (see [`release_points`]), between the fresh install and the
+/// round trip.
+pub fn release_matrix(points: &[(Target, Vec<String>)]) -> Vec<Case> {
+    let mut cases = vec![Case::Fresh];
+    for (target, versions) in points {
+        cases.push(Case::From {
+            target: target.clone(),
+            releases: versions.clone(),
+        });
+    }
+    cases.push(Case::RoundTrip);
+    cases
+}
+
+/// Runs `cases` on every dialect in `on` (a scratch database beside each URL), `jobs` cases at
+/// a time. The fresh install of each dialect runs first: it is the reference schema.
+pub fn run(
+    set: &MigrationSet,
+    graph: &Graph,
+    on: &[DatabaseUrl],
+    cases: &[Case],
+    dirs: &TestDirs,
+    jobs: usize,
+) -> Result<Vec<CaseResult>> {
+    let heads: Vec<String> = graph
+        .heads()
+        .iter()
+        .map(|&n| graph.id(n).to_string())
+        .collect();
+    let context = Context {
+        set,
+        graph,
+        dirs,
+        heads,
+    };
+    // Per dialect: its reference schema (None when the fresh install itself failed).
+    let mut results: Vec<(usize, usize, CaseResult)> = Vec::new();
+    let mut references = Vec::new();
+    for (d, like) in on.iter().enumerate() {
+        // A server that cannot be reached is exit 6 for the whole run, not a failed case.
+        drop(Scratch::beside(like)?);
+        let started = Instant::now();
+        let (problems, reference) = match context.fresh(like) {
+            Ok((problems, schema)) => (problems, Some(schema)),
+            Err(e) => (vec![format!("fresh install: {e}")], None),
+        };
+        if let Some(i) = cases.iter().position(|c| *c == Case::Fresh) {
+            results.push((d, i, result(like, &cases[i], set, started, problems)));
+        }
+        references.push(reference);
+    }
+    let queue: Vec<(usize, usize)> = (0..on.len())
+        .flat_map(|d| (0..cases.len()).map(move |i| (d, i)))
+        .filter(|&(_, i)| cases[i] != Case::Fresh)
+        .collect();
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(results);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1).min(queue.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(d, i)) = queue.get(k) else { break };
+                    let like = &on[d];
+                    let started = Instant::now();
+                    let problems = match &references[d] {
+                        None => vec![
+                            "not run: the fresh install failed, so there is no schema to compare with"
+                                .to_string(),
+                        ],
+                        Some(reference) => context
+                            .case(like, &cases[i], reference)
+                            .unwrap_or_else(|e| vec![e.to_string()]),
+                    };
+                    let r = result(like, &cases[i], set, started, problems);
+                    if let Ok(mut done) = done.lock() {
+                        done.push((d, i, r));
+                    }
+                }
+            });
+        }
+    });
+    let mut results = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|&(d, i, _)| (d, i));
+    Ok(results.into_iter().map(|(_, _, r)| r).collect())
+}
+
+fn result(
+    like: &DatabaseUrl,
+    case: &Case,
+    set: &MigrationSet,
+    started: Instant,
+    problems: Vec<String>,
+) -> CaseResult {
+    CaseResult {
+        dialect: like.dialect().name(),
+        path: case.path(set),
+        ok: problems.is_empty(),
+        duration_ms: started.elapsed().as_millis(),
+        problems,
+    }
+}
+
+struct Context<'a> {
+    set: &'a MigrationSet,
+    graph: &'a Graph,
+    dirs: &'a TestDirs,
+    heads: Vec<String>,
+}
+
+impl Context<'_> {
+    fn runner<'r>(&'r self, driver: &'r mut dyn Driver) -> Runner<'r> {
+        let mut r = Runner::new(self.set, self.graph, driver);
+        r.backup = BackupPolicy::Off;
+        r
+    }
+
+    /// The fresh install: its problems and its schema at head.
+    fn fresh(&self, like: &DatabaseUrl) -> Result<(Vec<String>, Schema)> {
+        let mut scratch = Scratch::beside(like)?;
+        self.runner(scratch.driver()).upgrade("heads")?;
+        let marker = self
+            .set
+            .config
+            .legacy
+            .write_marker_on_fresh
+            .then(|| i64::from(self.set.cap()));
+        let problems = self.bookkeeping(scratch.driver(), marker)?;
+        Ok((problems, scratch.snapshot(self.set)?))
+    }
+
+    fn case(&self, like: &DatabaseUrl, case: &Case, reference: &Schema) -> Result<Vec<String>> {
+        match case {
+            Case::Fresh => Ok(Vec::new()),
+            Case::From { target, .. } => self.from(like, target, reference),
+            Case::RoundTrip => self.round_trip(like, reference),
+        }
+    }
+
+    /// Builds `target` with its seeds, upgrades it to head, and checks the result.
+    fn from(&self, like: &DatabaseUrl, target: &Target, reference: &Schema) -> Result<Vec<String>> {
+        let mut scratch = Scratch::beside(like)?;
+        if let Err(e) =
+            fixture::build_installed(&mut self.runner(scratch.driver()), target, self.dirs, &[])
+        {
+            return Ok(vec![format!("building the fixture: {e}")]);
+        }
+        let before = row_counts(self.set, scratch.driver())?;
+        if let Err(e) = self.runner(scratch.driver()).upgrade("heads") {
+            return Ok(vec![format!("upgrade: {e}")]);
+        }
+        let mut problems = Vec::new();
+        let schema = scratch.snapshot(self.set)?;
+        problems.extend(schema_problem(
+            "the schema differs from a fresh install",
+            reference,
+            &schema,
+        ));
+        let after = row_counts(self.set, scratch.driver())?;
+        for (table, count) in &before {
+            match after.get(table) {
+                None => problems.push(format!(
+                    "table {table} vanished (it held {count} rows before the upgrade)"
+                )),
+                Some(now) if now < count => problems.push(format!(
+                    "table {table} lost rows: {count} before the upgrade, {now} after"
+                )),
+                Some(_) => {}
+            }
+        }
+        let marker = match target {
+            Target::Legacy(n) if *n > i64::from(self.set.cap()) => *n,
+            _ => i64::from(self.set.cap()),
+        };
+        problems.extend(self.bookkeeping(scratch.driver(), Some(marker))?);
+        Ok(problems)
+    }
+
+    /// The version table at head and the marker at `marker`.
+    fn bookkeeping(&self, driver: &mut dyn Driver, marker: Option<i64>) -> Result<Vec<String>> {
+        let (state, probe) = self.runner(driver).inspect()?;
+        let mut problems = Vec::new();
+        match &state {
+            State::Managed { heads } if sorted(heads) == sorted(&self.heads) => {}
+            other => problems.push(format!(
+                "the version table is not at head {}: the database is {}",
+                self.heads.join(", "),
+                crate::runner::describe(other)
+            )),
+        }
+        let expected = marker.map_or(MarkerReading::Absent, MarkerReading::Value);
+        if probe.marker != expected {
+            let show = |m: &MarkerReading| match m {
+                MarkerReading::Absent => "absent".to_string(),
+                MarkerReading::Value(v) => v.to_string(),
+                MarkerReading::Invalid(why) => format!("unreadable ({why})"),
+            };
+            problems.push(format!(
+                "the legacy marker is {}, expected {}",
+                show(&probe.marker),
+                show(&expected)
+            ));
+        }
+        Ok(problems)
+    }
+
+    /// Fresh install at the baseline, then every revision up, recording the schema; every
+    /// revision down, comparing with the schema recorded below it; every revision up again.
+    fn round_trip(&self, like: &DatabaseUrl, reference: &Schema) -> Result<Vec<String>> {
+        let mut scratch = Scratch::beside(like)?;
+        let set = self.set;
+        let mut state = State::Empty;
+        let step = |scratch: &mut Scratch, state: &mut State, step: Step| -> Result<()> {
+            let plan = Plan {
+                steps: vec![step],
+                heads_after: Vec::new(),
+            };
+            let before = state.clone();
+            let report: RunReport = self
+                .runner(scratch.driver())
+                .locked(|r| r.execute(before, &plan))?;
+            *state = State::Managed {
+                heads: report.heads,
+            };
+            Ok(())
+        };
+        let fresh = plan::upgrade(set, self.graph, &State::Empty, "base")?;
+        for s in fresh.steps {
+            step(&mut scratch, &mut state, s)?;
+        }
+        let order: Vec<String> = self
+            .graph
+            .order()
+            .iter()
+            .filter(|&&n| n != 0)
+            .map(|&n| self.graph.id(n).to_string())
+            .collect();
+        // recorded[i]: the schema with the first i revisions applied.
+        let mut recorded = vec![scratch.snapshot(set)?];
+        for id in &order {
+            let up = Step::Up {
+                revision: id.clone(),
+            };
+            if let Err(e) = step(&mut scratch, &mut state, up) {
+                return Ok(vec![format!("upgrade {id}: {e}")]);
+            }
+            recorded.push(scratch.snapshot(set)?);
+        }
+        let mut problems = Vec::new();
+        if let Some(top) = recorded.last() {
+            problems.extend(schema_problem(
+                "one revision at a time, head differs from a fresh install",
+                reference,
+                top,
+            ));
+        }
+        for (i, id) in order.iter().enumerate().rev() {
+            let down = Step::Down {
+                revision: id.clone(),
+            };
+            if let Err(e) = step(&mut scratch, &mut state, down) {
+                problems.push(format!("downgrade {id}: {e}"));
+                return Ok(problems);
+            }
+            let below = if i == 0 {
+                set.baseline_id()
+            } else {
+                order[i - 1].as_str()
+            };
+            problems.extend(schema_problem(
+                &format!(
+                    "downgrade {id} does not undo its upgrade (the schema differs from {below}'s)"
+                ),
+                &recorded[i],
+                &scratch.snapshot(set)?,
+            ));
+        }
+        for (i, id) in order.iter().enumerate() {
+            let up = Step::Up {
+                revision: id.clone(),
+            };
+            if let Err(e) = step(&mut scratch, &mut state, up) {
+                problems.push(format!("upgrade {id} again after its downgrade: {e}"));
+                return Ok(problems);
+            }
+            problems.extend(schema_problem(
+                &format!("upgrade {id} again after its downgrade gives another schema"),
+                &recorded[i + 1],
+                &scratch.snapshot(set)?,
+            ));
+        }
+        problems.extend(
+            self.bookkeeping(
+                scratch.driver(),
+                set.config
+                    .legacy
+                    .write_marker_on_fresh
+                    .then(|| i64::from(set.cap())),
+            )?,
+        );
+        Ok(problems)
+    }
+}
+
+fn sorted(list: &[String]) -> Vec<&str> {
+    let mut v: Vec<&str> = list.iter().map(String::as_str).collect();
+    v.sort_unstable();
+    v
+}
+
+/// `None` when equal; else `what: first difference (and N more)`.
+fn schema_problem(what: &str, expected: &Schema, actual: &Schema) -> Option<String> {
+    let differences = diff(expected, actual);
+    let first = differences.first()?;
+    let more = match differences.len() - 1 {
+        0 => String::new(),
+        n => format!(" (and {n} more)"),
+    };
+    Some(format!("{what}: {first}{more}"))
+}
+
+/// Rows per table, ferry's own tables left out.
+fn row_counts(set: &MigrationSet, driver: &mut dyn Driver) -> Result<BTreeMap<String, i64>> {
+    let skip = [
+        crate::bookkeeping::HISTORY_TABLE,
+        set.config.revisions.version_table.as_str(),
+    ];
+    let mut counts = BTreeMap::new();
+    let tables = driver
+        .tables()
+        .map_err(Error::reading("listing the tables"))?;
+    for table in tables.into_iter().filter(|t| !skip.contains(&t.as_str())) {
+        let rows = driver
+            .query(&format!("SELECT COUNT(*) FROM {}", quote(&table)))
+            .map_err(Error::reading(format!("counting the rows of {table}")))?;
+        let n = rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        counts.insert(table, n);
+    }
+    Ok(counts)
+}
+
+/// The dialects `upgrade-test` runs on: SQLite always, PostgreSQL when given a server.
+pub fn dialects(database: Option<&DatabaseUrl>) -> Vec<DatabaseUrl> {
+    let mut on = vec![DatabaseUrl::SqliteMemory];
+    if let Some(url @ DatabaseUrl::Postgres(_)) = database {
+        on.push(url.clone());
+    }
+    on
+}
