@@ -295,12 +295,18 @@ impl<'a> Runner<'a> {
         Ok(edited)
     }
 
-    /// Refuses to run over edited revisions, unless each is accepted; records acceptances.
-    pub(crate) fn refuse_edited(&mut self, state: &State, probe: &Probe) -> Result<()> {
-        let edited = self.edited(state, probe)?;
-        let (accepted, refused): (Vec<_>, Vec<_>) = edited
+    /// The edited applied revisions that `accept` names: (revision, recorded, current). Any
+    /// other edited revision is an error naming it with both checksums. Reads only.
+    pub(crate) fn accepted_edits(
+        &mut self,
+        state: &State,
+        probe: &Probe,
+        accept: &[String],
+    ) -> Result<Vec<(String, String, String)>> {
+        let (accepted, refused): (Vec<_>, Vec<_>) = self
+            .edited(state, probe)?
             .into_iter()
-            .partition(|(id, ..)| self.accept_edited.contains(id));
+            .partition(|(id, ..)| accept.contains(id));
         if !refused.is_empty() {
             return Err(Error::Edited {
                 details: refused
@@ -312,6 +318,13 @@ impl<'a> Runner<'a> {
                     .join("\n"),
             });
         }
+        Ok(accepted)
+    }
+
+    /// Refuses to run over edited revisions, unless each is accepted; records acceptances.
+    pub(crate) fn refuse_edited(&mut self, state: &State, probe: &Probe) -> Result<()> {
+        let accept = self.accept_edited.clone();
+        let accepted = self.accepted_edits(state, probe, &accept)?;
         for (id, before, now) in accepted {
             let row = accept_edited_sql(self.driver.dialect(), &id, &before, &now);
             self.transaction(&format!("accept edited {id}"), &describe(state), |d| {

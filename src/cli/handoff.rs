@@ -33,18 +33,7 @@ pub(super) fn upgrade(
     runner.assume_legacy = assume;
     let (report, handoff) = runner.hand_off(target, &invocation)?;
     let assumed = runner.assumed.take();
-    let mut text = String::new();
-    for s in &report.steps {
-        let skipped = if s.skipped_guards.is_empty() {
-            String::new()
-        } else {
-            format!("  [skipped: {}]", s.skipped_guards.join("; "))
-        };
-        text.push_str(&format!(
-            "  {:<48} {:>7} ms{skipped}\n",
-            s.label, s.duration_ms
-        ));
-    }
+    let mut text = super::step_lines(&report.steps);
     if report.steps.is_empty() {
         text.push_str(&format!(
             "{}: bridge: nothing to do, at {}\n",

@@ -647,17 +647,7 @@ fn write(
             describe(&report.before)
         ));
     } else {
-        for s in &report.steps {
-            let skipped = if s.skipped_guards.is_empty() {
-                String::new()
-            } else {
-                format!("  [skipped: {}]", s.skipped_guards.join("; "))
-            };
-            text.push_str(&format!(
-                "  {:<48} {:>7} ms{skipped}\n",
-                s.label, s.duration_ms
-            ));
-        }
+        text.push_str(&step_lines(&report.steps));
         text.push_str(&format!(
             "{}: {} → revision {} ({} steps)\n",
             url.display(),
@@ -673,6 +663,23 @@ fn write(
         text,
         json!({"database": url.display(), "before": report.before, "steps": report.steps, "heads": report.heads, "backup": report.backup}),
     ))
+}
+
+/// One line per executed step: its label, its time, and the guarded blocks it skipped.
+fn step_lines(steps: &[crate::runner::StepReport]) -> String {
+    let mut text = String::new();
+    for s in steps {
+        let skipped = if s.skipped_guards.is_empty() {
+            String::new()
+        } else {
+            format!("  [skipped: {}]", s.skipped_guards.join("; "))
+        };
+        text.push_str(&format!(
+            "  {:<48} {:>7} ms{skipped}\n",
+            s.label, s.duration_ms
+        ));
+    }
+    text
 }
 
 fn read_only(

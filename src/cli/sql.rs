@@ -73,22 +73,7 @@ pub(super) fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, ask: &Ask<'_>) -
             let mut r = runner(cli, set, graph, db.as_mut(), false);
             let (state, probe) = r.inspect()?;
             let accepted = if ask.check_edited {
-                let (accepted, refused): (Vec<_>, Vec<_>) = r
-                    .edited(&state, &probe)?
-                    .into_iter()
-                    .partition(|(id, ..)| ask.accept_edited.contains(id));
-                if !refused.is_empty() {
-                    return Err(Error::Edited {
-                        details: refused
-                            .iter()
-                            .map(|(id, before, now)| {
-                                format!("  {id}: applied as {before}, its up SQL is now {now}")
-                            })
-                            .collect::<Vec<_>>()
-                            .join("\n"),
-                    });
-                }
-                accepted
+                r.accepted_edits(&state, &probe, ask.accept_edited)?
             } else {
                 Vec::new()
             };
