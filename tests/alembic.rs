@@ -817,3 +817,47 @@ fn the_lock_is_held_during_the_handoff() {
         assert_eq!(after["lock_holder"], Value::Null, "released afterwards");
     });
 }
+
+/// What is not SQL cannot be in a script or a rehearsal: `--sql`, `plan --from` and
+/// `--rehearse` of a set with a hand-off say the command comes after, and leave it out.
+#[test]
+fn scripts_plans_and_rehearsals_name_the_handoff_they_leave_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("ran.txt");
+    let command = format!("touch {}", marker.display());
+    let set = handoff_set(tmp.path(), &command);
+    let offline = ["--from", "legacy:24", "--dialect", "sqlite"];
+    let script = ferry(&with_set(
+        &set,
+        &[&["upgrade", "--sql"][..], &offline].concat(),
+    ))
+    .expect(0);
+    assert!(
+        script.stdout.contains("-- then ferry hands off to `touch")
+            && script.stdout.contains("not in this script"),
+        "{}",
+        script.stdout
+    );
+    let plan = ferry(&with_set(
+        &set,
+        &[&["plan", "--json"][..], &offline].concat(),
+    ))
+    .expect(0);
+    assert_eq!(plan.json()["handoff"]["included"], false);
+    on_both(|dialect| {
+        let db = TestDb::new(dialect);
+        ferry(&["fixture", "--legacy", "24", "-d", &db.url]).expect(0);
+        let before = db.fingerprint();
+        let run = ferry(&with_set(&set, &["upgrade", "--rehearse", "-d", &db.url])).expect(0);
+        assert!(
+            run.stdout.contains("which is not rehearsed"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            !marker.exists(),
+            "a rehearsal never runs the hand-off command"
+        );
+        assert_eq!(db.fingerprint(), before);
+    });
+}

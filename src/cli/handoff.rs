@@ -143,3 +143,16 @@ pub(super) fn error_detail(e: &Error, object: &mut Value) {
         error.insert(key.into(), value);
     }
 }
+
+/// For a set with a hand-off, what `upgrade --sql`, `plan --from` and `--rehearse` cannot
+/// contain: the external command runs after the bridge and is not SQL. The sentence to add
+/// after `prefix`, and the JSON that says so.
+pub(super) fn left_out(set: &MigrationSet, prefix: &str, what: &str) -> Option<(String, Value)> {
+    let command = shown(&set.config.handoff.as_ref()?.command);
+    Some((
+        format!(
+            "{prefix}then ferry hands off to `{command}` ([handoff] in ferry.toml), which is {what}\n"
+        ),
+        json!({"command": command, "included": false}),
+    ))
+}

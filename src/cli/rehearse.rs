@@ -91,6 +91,12 @@ pub(super) fn run(
         "steps": report.steps, "heads_after": report.heads_after, "failed": report.failed,
         "total_ms": report.total_ms, "untouched": true,
     });
+    if let Some((note, handoff)) = super::handoff::left_out(set, "", "not rehearsed") {
+        text.push_str(&note);
+        if let Some(o) = json.as_object_mut() {
+            o.insert("handoff".into(), handoff);
+        }
+    }
     if let (Some(error), Some(o)) = (error, json.as_object_mut()) {
         o.insert("ok".into(), json!(false));
         o.insert("error".into(), error);

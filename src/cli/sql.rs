@@ -98,13 +98,19 @@ pub(super) fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, ask: &Ask<'_>) -
             .enumerate()
             .map(|(i, s)| format!("{:>3}. {}\n", i + 1, s.label(set)))
             .collect();
+        let mut text = if text.is_empty() {
+            "nothing to do\n".to_string()
+        } else {
+            text
+        };
+        let handoff =
+            super::handoff::left_out(set, "", "not part of this plan").map(|(note, json)| {
+                text.push_str(&note);
+                json
+            });
         return Ok(Output::ok(
-            if text.is_empty() {
-                "nothing to do\n".into()
-            } else {
-                text
-            },
-            json!({"database": database, "from": describe(&state), "dialect": dialect.name(), "state": state, "steps": plan.steps, "heads_after": plan.heads_after}),
+            text,
+            json!({"database": database, "from": describe(&state), "dialect": dialect.name(), "state": state, "steps": plan.steps, "heads_after": plan.heads_after, "handoff": handoff}),
         ));
     }
     let rendering = render::render(
@@ -129,7 +135,16 @@ pub(super) fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, ask: &Ask<'_>) -
         o.insert("state".into(), json!(state));
         o.insert("target".into(), json!(ask.target));
     }
-    Ok(Output::ok(rendering.script, json))
+    let mut script = rendering.script;
+    if let Some((note, handoff)) =
+        super::handoff::left_out(set, "\n-- ", "a command, not SQL: not in this script")
+    {
+        script.push_str(&note);
+        if let Some(o) = json.as_object_mut() {
+            o.insert("handoff".into(), handoff);
+        }
+    }
+    Ok(Output::ok(script, json))
 }
 
 /// The dialect of a script rendered without a database: `--dialect`, else the scheme of
