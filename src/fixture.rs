@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::core::graph::Graph;
 use crate::core::plan::{Plan, Step};
 use crate::core::set::{Dialect, MigrationSet, Origin};
-use crate::core::state::State;
+use crate::core::state::{Position, State};
 use crate::error::{Error, Result};
 use crate::runner::{RunReport, Runner, describe};
 
@@ -82,34 +82,11 @@ pub fn replay_target(set: &MigrationSet, n: i64) -> Result<(u32, Option<u32>)> {
     }
 }
 
-/// A point of the migration set a database can be built at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// Legacy version N (0 = empty), or a superseded version above the cap.
-    Legacy(i64),
-    /// A fresh install upgraded to these revisions (one per head).
-    Revisions(Vec<String>),
-}
-
-impl Target {
-    /// Where a database in `state` stands; `None` for states without a defined schema.
-    pub fn of_state(state: &State) -> Option<Target> {
-        match state {
-            State::Empty => Some(Target::Legacy(0)),
-            State::Legacy { version } | State::Superseded { version, .. } => {
-                Some(Target::Legacy(i64::from(*version)))
-            }
-            State::Managed { heads } => Some(Target::Revisions(heads.clone())),
-            _ => None,
-        }
-    }
-}
-
 /// Builds `target` in an empty database (seed files run right after their legacy steps).
-pub fn build(runner: &mut Runner<'_>, target: &Target, dirs: &TestDirs) -> Result<RunReport> {
+pub fn build(runner: &mut Runner<'_>, target: &Position, dirs: &TestDirs) -> Result<RunReport> {
     match target {
-        Target::Legacy(n) => legacy(runner, *n, dirs),
-        Target::Revisions(revisions) => {
+        Position::Legacy(_) => Ok(build_installed(runner, target, dirs, &[])?.report),
+        Position::Revisions(revisions) => {
             for r in revisions {
                 runner.graph.lookup(r)?;
             }
@@ -207,7 +184,9 @@ fn dir_seed(r: &mut Runner<'_>, number: u32, dirs: &TestDirs) -> Result<Option<S
 /// Builds legacy version `n` (0..=cap, or a superseded version above the cap) in an empty
 /// database, running each seed file right after its step.
 pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunReport> {
-    Ok(build_installed(runner, &Target::Legacy(n), dirs, &[])?.report)
+    let (to, superseded) = replay_target(runner.set, n)?;
+    let position = Position::Legacy(superseded.unwrap_or(to));
+    Ok(build_installed(runner, &position, dirs, &[])?.report)
 }
 
 /// Where on a fixture's way a `--seed` file runs.
@@ -281,23 +260,11 @@ impl Seed {
     }
 }
 
-impl Target {
-    /// `legacy 7`, `legacy 26 (superseded)`, `revision 0003_x`, `empty`.
-    pub fn describe(&self, set: &MigrationSet) -> String {
-        match self {
-            Target::Legacy(0) => "empty".into(),
-            Target::Legacy(n) if *n > i64::from(set.cap()) => format!("legacy {n} (superseded)"),
-            Target::Legacy(n) => format!("legacy {n}"),
-            Target::Revisions(r) => format!("revision {}", r.join(", ")),
-        }
-    }
-}
-
 /// Checks, before any database is opened, that every seed's point lies on the way to `target`.
 pub fn check_seeds(
     set: &MigrationSet,
     graph: &Graph,
-    target: &Target,
+    target: &Position,
     seeds: &[Seed],
 ) -> Result<()> {
     let (last_legacy, superseded, revisions) = way(set, graph, target)?;
@@ -340,14 +307,14 @@ pub fn check_seeds(
 fn way(
     set: &MigrationSet,
     graph: &Graph,
-    target: &Target,
+    target: &Position,
 ) -> Result<(u32, Option<u32>, Vec<usize>)> {
     match target {
-        Target::Legacy(n) => {
-            let (to, superseded) = replay_target(set, *n)?;
+        Position::Legacy(n) => {
+            let (to, superseded) = replay_target(set, i64::from(*n))?;
             Ok((to, superseded, Vec::new()))
         }
-        Target::Revisions(revisions) => {
+        Position::Revisions(revisions) => {
             let nodes = revisions
                 .iter()
                 .map(|r| graph.lookup(r))
@@ -370,7 +337,7 @@ pub struct Built {
 /// reaches revisions by a fresh install: the schema is the same, but no legacy seed applies.)
 pub fn build_installed(
     runner: &mut Runner<'_>,
-    target: &Target,
+    target: &Position,
     dirs: &TestDirs,
     seeds: &[Seed],
 ) -> Result<Built> {

@@ -11,11 +11,12 @@ use crate::core::graph::Graph;
 use crate::core::guard::Object;
 use crate::core::schema::Schema;
 use crate::core::set::{Dialect, MigrationSet};
+use crate::core::state::Position;
 use crate::core::state::State;
 use crate::driver::url::DatabaseUrl;
 use crate::driver::{self, Driver, OpenOptions, Rows, quote};
 use crate::error::{DbError, Error, Result};
-use crate::fixture::{self, Target, TestDirs};
+use crate::fixture::{self, TestDirs};
 use crate::runner::{BackupPolicy, Runner};
 
 /// A private, throwaway database of the same dialect (and server) as a live one.
@@ -80,7 +81,7 @@ impl Scratch {
         &mut self,
         set: &MigrationSet,
         graph: &Graph,
-        target: &Target,
+        target: &Position,
         dirs: &TestDirs,
     ) -> Result<Schema> {
         {
@@ -129,7 +130,7 @@ pub fn expected_schema(
     like: &DatabaseUrl,
     state: &State,
 ) -> Result<Option<Schema>> {
-    let Some(target) = Target::of_state(state) else {
+    let Some(target) = Position::of_state(state) else {
         return Ok(None);
     };
     let mut scratch = Scratch::beside(like)?;

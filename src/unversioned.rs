@@ -12,11 +12,12 @@ use crate::core::identify::{self, Identification};
 use crate::core::plan;
 use crate::core::schema::{Difference, Schema, diff};
 use crate::core::set::MigrationSet;
+use crate::core::state::Position;
 use crate::core::state::{State, unversioned_refusal};
 use crate::driver::Driver;
 use crate::driver::url::DatabaseUrl;
 use crate::error::{Error, Result};
-use crate::fixture::{Target, TestDirs};
+use crate::fixture::TestDirs;
 use crate::runner::{Runner, describe};
 use crate::scratch::{self, Scratch};
 
@@ -118,7 +119,7 @@ pub(crate) fn assume(
     let expected = Scratch::beside(&url)?.schema_of(
         r.set,
         r.graph,
-        &Target::Legacy(i64::from(n)),
+        &Position::Legacy(n),
         &TestDirs::default(),
     )?;
     let live = live_schema(r.set, r.driver)?;

@@ -14,14 +14,15 @@ use serde::Serialize;
 
 use crate::core::graph::Graph;
 use crate::core::plan::{self, Plan, Step};
-use crate::core::release::{Position, Release};
+use crate::core::release::Release;
 use crate::core::schema::{Schema, diff};
 use crate::core::set::MigrationSet;
+use crate::core::state::Position;
 use crate::core::state::{MarkerReading, State};
 use crate::driver::url::DatabaseUrl;
 use crate::driver::{Driver, quote};
 use crate::error::{Error, Result};
-use crate::fixture::{self, Target, TestDirs};
+use crate::fixture::{self, TestDirs};
 use crate::runner::{BackupPolicy, RunReport, Runner};
 use crate::scratch::Scratch;
 
@@ -33,7 +34,7 @@ pub enum Case {
     /// A database built at `target` with its seeds, upgraded to head. `releases` names the
     /// releases that sit there (for the report).
     From {
-        target: Target,
+        target: Position,
         releases: Vec<String>,
     },
     /// A fresh install walked up one revision at a time, down to the baseline one at a time,
@@ -71,13 +72,10 @@ pub struct CaseResult {
 }
 
 /// Where releases sit: each position once, with the versions that sit there, oldest first.
-pub fn release_points(releases: &[&Release]) -> Vec<(Target, Vec<String>)> {
-    let mut points: Vec<(Target, Vec<String>)> = Vec::new();
+pub fn release_points(releases: &[&Release]) -> Vec<(Position, Vec<String>)> {
+    let mut points: Vec<(Position, Vec<String>)> = Vec::new();
     for r in releases {
-        let target = match &r.position {
-            Position::Legacy(n) => Target::Legacy(i64::from(*n)),
-            Position::Revisions(ids) => Target::Revisions(ids.clone()),
-        };
+        let target = r.position.clone();
         match points.iter_mut().find(|(t, _)| *t == target) {
             Some((_, versions)) => versions.push(r.version.to_string()),
             None => points.push((target, vec![r.version.to_string()])),
@@ -88,11 +86,11 @@ pub fn release_points(releases: &[&Release]) -> Vec<(Target, Vec<String>)> {
 
 /// Every legacy version 1..=cap and every superseded version (named with the releases that sit
 /// there), between the fresh install and the round trip.
-pub fn full_matrix(set: &MigrationSet, releases: &[(Target, Vec<String>)]) -> Vec<Case> {
+pub fn full_matrix(set: &MigrationSet, releases: &[(Position, Vec<String>)]) -> Vec<Case> {
     let legacy = (1..=set.cap()).chain(set.superseded.keys().copied());
     let mut cases = vec![Case::Fresh];
     for n in legacy {
-        let target = Target::Legacy(i64::from(n));
+        let target = Position::Legacy(n);
         cases.push(Case::From {
             releases: releases
                 .iter()
@@ -108,7 +106,7 @@ pub fn full_matrix(set: &MigrationSet, releases: &[(Target, Vec<String>)]) -> Ve
 
 /// One case per release position (see [`release_points`]), between the fresh install and the
 /// round trip.
-pub fn release_matrix(points: &[(Target, Vec<String>)]) -> Vec<Case> {
+pub fn release_matrix(points: &[(Position, Vec<String>)]) -> Vec<Case> {
     let mut cases = vec![Case::Fresh];
     for (target, versions) in points {
         cases.push(Case::From {
@@ -246,7 +244,12 @@ impl Context<'_> {
     }
 
     /// Builds `target` with its seeds, upgrades it to head, and checks the result.
-    fn from(&self, like: &DatabaseUrl, target: &Target, reference: &Schema) -> Result<Vec<String>> {
+    fn from(
+        &self,
+        like: &DatabaseUrl,
+        target: &Position,
+        reference: &Schema,
+    ) -> Result<Vec<String>> {
         let mut scratch = Scratch::beside(like)?;
         if let Err(e) =
             fixture::build_installed(&mut self.runner(scratch.driver()), target, self.dirs, &[])
@@ -277,7 +280,7 @@ impl Context<'_> {
             }
         }
         let marker = match target {
-            Target::Legacy(n) if *n > i64::from(self.set.cap()) => *n,
+            Position::Legacy(n) if *n > self.set.cap() => i64::from(*n),
             _ => i64::from(self.set.cap()),
         };
         problems.extend(self.bookkeeping(scratch.driver(), Some(marker))?);

@@ -8,19 +8,6 @@ use std::path::Path;
 use common::*;
 use serde_json::Value;
 
-/// Adds a revision directory to a set by hand.
-fn add_revision(set: &Path, id: &str, down: &str, up: &str, down_sql: &str) {
-    let dir = set.join("revisions").join(id);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("revision.toml"),
-        format!("down = \"{down}\"\nmessage = \"{id}\"\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("up.sql"), up).unwrap();
-    std::fs::write(dir.join("down.sql"), down_sql).unwrap();
-}
-
 /// The reference set with two revisions on 0006: two heads.
 fn branched_set(tmp: &Path) -> String {
     let set = copy_reference_set(tmp);

@@ -283,19 +283,13 @@ fn a_failing_revision_rolls_back_whole() {
     on_both(|dialect| {
         let tmp = tempfile::tempdir().unwrap();
         let set_dir = copy_reference_set(tmp.path());
-        let rev = set_dir.join("revisions/0007_broken");
-        std::fs::create_dir_all(&rev).unwrap();
-        std::fs::write(
-            rev.join("revision.toml"),
-            "down = \"0006_kb_documents_status_index\"\nmessage = \"broken\"\n",
-        )
-        .unwrap();
-        std::fs::write(
-            rev.join("up.sql"),
+        add_revision(
+            &set_dir,
+            "0007_broken",
+            "0006_kb_documents_status_index",
             "CREATE TABLE half_done (id INTEGER PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\nCREATE TABLE never (id INTEGER);\n",
-        )
-        .unwrap();
-        std::fs::write(rev.join("down.sql"), "DROP TABLE half_done;").unwrap();
+            "DROP TABLE half_done;",
+        );
         let set = set_dir.to_str().unwrap();
         let db = TestDb::new(dialect);
         ferry(&["upgrade", "0006", "-d", &db.url, "--migrations", set]).expect(0);
@@ -340,16 +334,7 @@ fn the_cascade_trap_keeps_every_child_row() {
     let rebuilt = "pipelines";
     on_both(|dialect| {
         let db = TestDb::new(dialect);
-        ferry(&[
-            "fixture",
-            "--legacy",
-            "11",
-            "--seeds",
-            "tests/seeds",
-            "-d",
-            &db.url,
-        ])
-        .expect(0);
+        seeded_fixture(&db.url, 11);
         let schema = db.snapshot(&set);
         let children: Vec<String> = schema
             .tables
@@ -614,16 +599,7 @@ fn a_verified_backup_comes_before_the_first_write() {
         v.sort();
         v
     };
-    ferry(&[
-        "fixture",
-        "--legacy",
-        "5",
-        "--seeds",
-        "tests/seeds",
-        "-d",
-        &db.url,
-    ])
-    .expect(0);
+    seeded_fixture(&db.url, 5);
     assert!(
         backups().is_empty(),
         "building into an empty database needs no backup"

@@ -164,16 +164,7 @@ fn assume_legacy_bridges_a_matching_database() {
     on_both(|dialect| {
         let db = unversioned(dialect, 7);
         let twin = TestDb::new(dialect);
-        ferry(&[
-            "fixture",
-            "--legacy",
-            "7",
-            "--seeds",
-            "tests/seeds",
-            "-d",
-            &twin.url,
-        ])
-        .expect(0);
+        seeded_fixture(&twin.url, 7);
         ferry(&["upgrade", "-d", &twin.url]).expect(0);
 
         let run = ferry(&["upgrade", "--assume-legacy", "7", "--json", "-d", &db.url])

@@ -42,16 +42,7 @@ fn the_offline_script_from_legacy_n_builds_what_upgrade_builds() {
     let set = reference_set();
     on_both(|dialect| {
         let fixture = |db: &TestDb| {
-            ferry(&[
-                "fixture",
-                "--legacy",
-                "7",
-                "--seeds",
-                "tests/seeds",
-                "-d",
-                &db.url,
-            ])
-            .expect(0);
+            seeded_fixture(&db.url, 7);
         };
         let upgraded = TestDb::new(dialect);
         fixture(&upgraded);

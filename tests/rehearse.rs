@@ -28,16 +28,7 @@ fn leftovers(tmp: &Path) -> Vec<String> {
 fn a_rehearsal_runs_every_step_and_leaves_the_database_untouched() {
     on_both(|dialect| {
         let db = TestDb::new(dialect);
-        ferry(&[
-            "fixture",
-            "--legacy",
-            "7",
-            "--seeds",
-            "tests/seeds",
-            "-d",
-            &db.url,
-        ])
-        .expect(0);
+        seeded_fixture(&db.url, 7);
         let before = db.fingerprint();
         let tmp = tempfile::tempdir().unwrap();
         let run = ferry_tmp(
@@ -104,19 +95,13 @@ fn a_failing_step_is_reported_with_exit_4_and_nothing_changes() {
     on_both(|dialect| {
         let tmp = tempfile::tempdir().unwrap();
         let set_dir = copy_reference_set(tmp.path());
-        let rev = set_dir.join("revisions/0007_broken");
-        std::fs::create_dir_all(&rev).unwrap();
-        std::fs::write(
-            rev.join("revision.toml"),
-            "down = \"0006_kb_documents_status_index\"\nmessage = \"broken\"\n",
-        )
-        .unwrap();
-        std::fs::write(
-            rev.join("up.sql"),
+        add_revision(
+            &set_dir,
+            "0007_broken",
+            "0006_kb_documents_status_index",
             "CREATE TABLE half_done (id INTEGER PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\n",
-        )
-        .unwrap();
-        std::fs::write(rev.join("down.sql"), "DROP TABLE half_done;").unwrap();
+            "DROP TABLE half_done;",
+        );
         let set = set_dir.to_str().unwrap();
         let db = TestDb::new(dialect);
         ferry(&[

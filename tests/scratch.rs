@@ -5,9 +5,10 @@ mod common;
 
 use common::*;
 use ferry::core::graph::Graph;
+use ferry::core::state::Position;
 use ferry::core::state::State;
 use ferry::driver::url::DatabaseUrl;
-use ferry::fixture::{Target, TestDirs};
+use ferry::fixture::TestDirs;
 use ferry::scratch::{self, Scratch};
 
 #[test]
@@ -40,7 +41,7 @@ fn expected_schemas_equal_real_databases_and_leave_nothing_behind() {
             let db = TestDb::new(dialect);
             let mut d = db.open();
             let mut r = runner(&set, &graph, d.as_mut());
-            ferry::fixture::build(&mut r, &Target::Legacy(n), &TestDirs::default()).unwrap();
+            ferry::fixture::build(&mut r, &Position::Legacy(n), &TestDirs::default()).unwrap();
             drop(r);
             drop(d);
             assert_same_schema(

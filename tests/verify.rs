@@ -276,18 +276,9 @@ fn verify_compares_at_every_position() {
             assert!(!p.exists(), "verify created the SQLite file");
         }
 
-        for (n, position) in [("7", "legacy 7"), ("26", "legacy 26 (superseded)")] {
+        for (n, position) in [(7, "legacy 7"), (26, "legacy 26 (superseded)")] {
             let db = TestDb::new(dialect);
-            ferry(&[
-                "fixture",
-                "--legacy",
-                n,
-                "--seeds",
-                "tests/seeds",
-                "-d",
-                &db.url,
-            ])
-            .expect(0);
+            seeded_fixture(&db.url, n);
             let before = db.fingerprint();
             let json = ferry(&["verify", "--json", "-d", &db.url]).expect(0).json();
             assert_eq!(json["position"], position);

@@ -7,12 +7,13 @@ use serde_json::json;
 
 use super::{Cli, Output, database_url, open, runner};
 use crate::core::graph::Graph;
-use crate::core::release::{Position, Releases, Requirement};
+use crate::core::release::{Releases, Requirement};
 use crate::core::set::MigrationSet;
+use crate::core::state::Position;
 use crate::driver::url::DatabaseUrl;
 use crate::driver::{self, OpenOptions, literal, quote};
 use crate::error::{Error, Result};
-use crate::fixture::{self, Built, Seed, Target, TestDirs};
+use crate::fixture::{self, Built, Seed, TestDirs};
 
 pub const AFTER_HELP: &str = "\
 A revision or release on a revision is built the way an old installation got there: the legacy
@@ -123,8 +124,8 @@ pub fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, args: &FixtureArgs) -> 
         ));
     }
     let (legacy_version, revisions) = match &target {
-        Target::Legacy(n) => (Some(*n), None),
-        Target::Revisions(_) => (None, Some(&built.report.heads)),
+        Position::Legacy(n) => (Some(*n), None),
+        Position::Revisions(_) => (None, Some(&built.report.heads)),
     };
     Ok(Output::ok(
         text,
@@ -140,25 +141,21 @@ fn target(
     set: &MigrationSet,
     graph: &Graph,
     args: &FixtureArgs,
-) -> Result<(Target, Option<String>)> {
+) -> Result<(Position, Option<String>)> {
     if let Some(n) = args.legacy {
-        fixture::replay_target(set, n)?;
-        return Ok((Target::Legacy(n), None));
+        let (to, superseded) = fixture::replay_target(set, n)?;
+        return Ok((Position::Legacy(superseded.unwrap_or(to)), None));
     }
     if let Some(spec) = &args.revision {
         let nodes = graph.resolve(spec, &[])?;
         let ids = nodes.iter().map(|&n| graph.id(n).to_string()).collect();
-        return Ok((Target::Revisions(ids), None));
+        return Ok((Position::Revisions(ids), None));
     }
     let text = args.release.as_deref().unwrap_or_default();
     let requirement = Requirement::parse(text)?;
     let releases = Releases::of(set)?;
     let release = releases.newest(&requirement)?;
-    let target = match &release.position {
-        Position::Legacy(n) => Target::Legacy(i64::from(*n)),
-        Position::Revisions(r) => Target::Revisions(r.clone()),
-    };
-    Ok((target, Some(release.version.to_string())))
+    Ok((release.position.clone(), Some(release.version.to_string())))
 }
 
 fn build(
@@ -166,7 +163,7 @@ fn build(
     set: &MigrationSet,
     graph: &Graph,
     url: &DatabaseUrl,
-    target: &Target,
+    target: &Position,
     dirs: &TestDirs,
     seeds: &[Seed],
 ) -> Result<Built> {

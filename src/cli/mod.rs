@@ -665,6 +665,18 @@ fn write(
     ))
 }
 
+/// The plan as `plan` prints it: one numbered line per step, or `nothing to do`.
+fn numbered_steps(set: &MigrationSet, steps: &[Step]) -> String {
+    if steps.is_empty() {
+        return "nothing to do\n".into();
+    }
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{:>3}. {}\n", i + 1, s.label(set)))
+        .collect()
+}
+
 /// One line per executed step: its label, its time, and the guarded blocks it skipped.
 fn step_lines(steps: &[crate::runner::StepReport]) -> String {
     let mut text = String::new();
@@ -720,18 +732,8 @@ fn read_only(
         Command::Plan { target, .. } => {
             let plan = plan::upgrade(set, graph, &state, target)?;
             plan::check_runnable(set, &plan, url.dialect())?;
-            let text: String = plan
-                .steps
-                .iter()
-                .enumerate()
-                .map(|(i, s)| format!("{:>3}. {}\n", i + 1, s.label(set)))
-                .collect();
             Ok(Output::ok(
-                if text.is_empty() {
-                    "nothing to do\n".into()
-                } else {
-                    text
-                },
+                numbered_steps(set, &plan.steps),
                 json!({"database": url.display(), "state": state, "steps": plan.steps, "heads_after": plan.heads_after}),
             ))
         }

@@ -3,8 +3,9 @@
 use serde_json::{Value, json};
 
 use crate::core::graph::Graph;
-use crate::core::release::{Position, Releases, Requirement};
+use crate::core::release::{Releases, Requirement};
 use crate::core::set::MigrationSet;
+use crate::core::state::Position;
 use crate::core::state::State;
 use crate::error::Result;
 use crate::runner::{RunReport, Runner};

@@ -92,17 +92,7 @@ pub(super) fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, ask: &Ask<'_>) -
     let plan = plan::upgrade(set, graph, &state, ask.target)?;
     if !ask.sql {
         plan::check_runnable(set, &plan, dialect)?;
-        let text: String = plan
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| format!("{:>3}. {}\n", i + 1, s.label(set)))
-            .collect();
-        let mut text = if text.is_empty() {
-            "nothing to do\n".to_string()
-        } else {
-            text
-        };
+        let mut text = super::numbered_steps(set, &plan.steps);
         let handoff =
             super::handoff::left_out(set, "", "not part of this plan").map(|(note, json)| {
                 text.push_str(&note);

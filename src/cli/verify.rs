@@ -8,10 +8,11 @@ use crate::core::graph::Graph;
 use crate::core::identify::{Candidate, Identification};
 use crate::core::schema::diff;
 use crate::core::set::MigrationSet;
+use crate::core::state::Position;
 use crate::core::state::{State, unversioned_refusal};
 use crate::driver::url::DatabaseUrl;
 use crate::error::{Error, Result};
-use crate::fixture::{Target, TestDirs};
+use crate::fixture::TestDirs;
 use crate::runner::describe;
 use crate::scratch::Scratch;
 use crate::unversioned::{self, AssumeLegacy, Assumed};
@@ -21,7 +22,7 @@ pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Out
     let url = database_url(cli, None)?;
     let mut db = open(cli, &url, false)?;
     let (state, _) = runner(cli, set, graph, db.as_mut(), false).inspect()?;
-    let Some(target) = Target::of_state(&state) else {
+    let Some(target) = Position::of_state(&state) else {
         if let State::Unversioned { tables } = &state {
             return unversioned_output(set, graph, &url, db.as_mut(), tables, &state);
         }

@@ -9,40 +9,7 @@ use semver::{Version, VersionReq};
 
 use super::graph::Graph;
 use super::set::MigrationSet;
-use super::state::State;
-
-/// A point of the migration set a database can stand at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Position {
-    /// Legacy version N (0 = empty), or a superseded version above the cap.
-    Legacy(u32),
-    /// The version table's rows (one per head).
-    Revisions(Vec<String>),
-}
-
-impl Position {
-    /// Where a database in `state` stands; `None` for states without a defined position.
-    pub fn of_state(state: &State) -> Option<Position> {
-        match state {
-            State::Empty => Some(Position::Legacy(0)),
-            State::Legacy { version } | State::Superseded { version, .. } => {
-                Some(Position::Legacy(*version))
-            }
-            State::Managed { heads } => Some(Position::Revisions(heads.clone())),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Position::Legacy(0) => write!(f, "empty"),
-            Position::Legacy(n) => write!(f, "legacy {n}"),
-            Position::Revisions(r) => write!(f, "revision {}", r.join(", ")),
-        }
-    }
-}
+use super::state::Position;
 
 /// One `[[release]]`, its version parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]

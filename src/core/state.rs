@@ -158,6 +158,47 @@ fn preview(tables: &[String]) -> String {
     }
 }
 
+/// A point of the migration set a database can stand at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// Legacy version N (0 = empty), or a superseded version above the cap.
+    Legacy(u32),
+    /// The version table's rows (one per head).
+    Revisions(Vec<String>),
+}
+
+impl Position {
+    /// `legacy 7`, `legacy 26 (superseded)`, `revision 0003_x`, `empty`.
+    pub fn describe(&self, set: &MigrationSet) -> String {
+        match self {
+            Position::Legacy(n) if *n > set.cap() => format!("{self} (superseded)"),
+            _ => self.to_string(),
+        }
+    }
+
+    /// Where a database in `state` stands; `None` for states without a defined position.
+    pub fn of_state(state: &State) -> Option<Position> {
+        match state {
+            State::Empty => Some(Position::Legacy(0)),
+            State::Legacy { version } | State::Superseded { version, .. } => {
+                Some(Position::Legacy(*version))
+            }
+            State::Managed { heads } => Some(Position::Revisions(heads.clone())),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Position::Legacy(0) => write!(f, "empty"),
+            Position::Legacy(n) => write!(f, "legacy {n}"),
+            Position::Revisions(r) => write!(f, "revision {}", r.join(", ")),
+        }
+    }
+}
+
 /// Classifies a probe. Reads nothing, writes nothing.
 pub fn detect(set: &MigrationSet, graph: &Graph, probe: &Probe) -> State {
     let cap = set.cap();

@@ -246,6 +246,33 @@ pub fn copy_reference_set(dst: &Path) -> PathBuf {
     root
 }
 
+/// Builds legacy version `n` of the compiled-in set, with the reference seeds, at `url`.
+pub fn seeded_fixture(url: &str, n: u32) {
+    ferry(&[
+        "fixture",
+        "--legacy",
+        &n.to_string(),
+        "--seeds",
+        "tests/seeds",
+        "-d",
+        url,
+    ])
+    .expect(0);
+}
+
+/// Adds a revision directory on `down` to a set by hand (its message is its id).
+pub fn add_revision(set: &Path, id: &str, down: &str, up: &str, down_sql: &str) {
+    let dir = set.join("revisions").join(id);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("revision.toml"),
+        format!("down = \"{down}\"\nmessage = \"{id}\"\n"),
+    )
+    .expect("revision.toml");
+    std::fs::write(dir.join("up.sql"), up).expect("up.sql");
+    std::fs::write(dir.join("down.sql"), down_sql).expect("down.sql");
+}
+
 /// A runner over a driver, without progress output.
 pub fn runner<'a>(set: &'a MigrationSet, graph: &'a Graph, db: &'a mut dyn Driver) -> Runner<'a> {
     let mut runner = Runner::new(set, graph, db);
