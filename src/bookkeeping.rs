@@ -13,6 +13,49 @@ use crate::error::{DbError, Error};
 /// The audit trail's table.
 pub const HISTORY_TABLE: &str = "ferry_history";
 
+/// Where ferry's own records live: the dialect, and the schema that qualifies every name of
+/// its tables (the marker's, the version table, `ferry_history`). A script may change the
+/// session (`SET search_path`, `SET ROLE`, SQLite's `ATTACH` and temp tables): the
+/// bookkeeping that commits with it still names the tables where the run started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Books {
+    pub dialect: Dialect,
+    /// The schema captured when ferry connected (`--schema`, else the connection's current
+    /// schema; SQLite's `main`). `None` only in a script rendered without a database for a
+    /// PostgreSQL schema nobody named: names are then left unqualified.
+    pub schema: Option<String>,
+}
+
+impl Books {
+    /// The records of the database behind `driver`.
+    pub fn of(driver: &dyn Driver) -> Books {
+        Books {
+            dialect: driver.dialect(),
+            schema: driver.managed_schema(),
+        }
+    }
+
+    /// The records of a script rendered without a database: SQLite's are in `main`; a
+    /// PostgreSQL script names the schema it was given, if any.
+    pub fn offline(dialect: Dialect, schema: Option<&str>) -> Books {
+        Books {
+            dialect,
+            schema: match dialect {
+                Dialect::Sqlite => Some("main".to_string()),
+                Dialect::Postgres => schema.map(str::to_string),
+            },
+        }
+    }
+
+    /// A table of ferry's (or the marker's), quoted and qualified.
+    pub fn table(&self, name: &str) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}.{}", quote(schema), quote(name)),
+            None => quote(name),
+        }
+    }
+}
+
 /// Tables a schema comparison leaves out: ferry's own and the legacy marker's.
 pub fn skipped_tables(set: &MigrationSet) -> Vec<&str> {
     let mut skip = vec![HISTORY_TABLE, set.config.revisions.version_table.as_str()];
@@ -25,8 +68,12 @@ pub fn probe(driver: &mut dyn Driver, set: &MigrationSet) -> Result<Probe, DbErr
     let version_table = &set.config.revisions.version_table;
     let all = driver.tables()?;
     let has = |t: &str| all.iter().any(|x| x == t);
+    let books = Books::of(driver);
     let versions = if has(version_table) {
-        let rows = driver.query(&format!("SELECT version_num FROM {}", quote(version_table)))?;
+        let rows = driver.query(&format!(
+            "SELECT version_num FROM {}",
+            books.table(version_table)
+        ))?;
         Some(
             rows.into_iter()
                 .map(|r| r.into_iter().next().flatten().unwrap_or_default())
@@ -35,7 +82,7 @@ pub fn probe(driver: &mut dyn Driver, set: &MigrationSet) -> Result<Probe, DbErr
     } else {
         None
     };
-    let marker = read_marker(driver, set, &has)?;
+    let marker = read_marker(driver, set, &books, &has)?;
     let tables = all
         .iter()
         .filter(|t| *t != HISTORY_TABLE && *t != version_table)
@@ -52,6 +99,7 @@ pub fn probe(driver: &mut dyn Driver, set: &MigrationSet) -> Result<Probe, DbErr
 fn read_marker(
     driver: &mut dyn Driver,
     set: &MigrationSet,
+    books: &Books,
     has: &dyn Fn(&str) -> bool,
 ) -> Result<MarkerReading, DbError> {
     let rows = match &set.config.legacy.marker {
@@ -60,6 +108,7 @@ fn read_marker(
             key_column,
             value_column,
             key,
+            ..
         } => {
             if !has(table) {
                 return Ok(MarkerReading::Absent);
@@ -67,19 +116,19 @@ fn read_marker(
             driver.query(&format!(
                 "SELECT CAST({} AS TEXT) FROM {} WHERE {} = {}",
                 quote(value_column),
-                quote(table),
+                books.table(table),
                 quote(key_column),
                 literal(key)
             ))?
         }
-        Marker::SingleRow { table, column } => {
+        Marker::SingleRow { table, column, .. } => {
             if !has(table) {
                 return Ok(MarkerReading::Absent);
             }
             driver.query(&format!(
                 "SELECT CAST({} AS TEXT) FROM {}",
                 quote(column),
-                quote(table)
+                books.table(table)
             ))?
         }
         Marker::UserVersion => {
@@ -114,8 +163,9 @@ fn read_marker(
 /// The checksum each revision was last applied (or accepted) with, from `ferry_history`
 /// (which must exist: see [`Probe::history`]).
 pub fn applied_checksums(driver: &mut dyn Driver) -> Result<BTreeMap<String, String>, DbError> {
+    let history = Books::of(driver).table(HISTORY_TABLE);
     let rows = driver.query(&format!(
-        "SELECT revision, checksum FROM {HISTORY_TABLE} WHERE success AND kind IN ('upgrade', 'accept-edited') \
+        "SELECT revision, checksum FROM {history} WHERE success AND kind IN ('upgrade', 'accept-edited') \
          AND revision IS NOT NULL AND checksum IS NOT NULL ORDER BY id"
     ))?;
     // Later rows win: a re-applied or accepted revision carries its newest checksum.
@@ -126,6 +176,22 @@ pub fn applied_checksums(driver: &mut dyn Driver) -> Result<BTreeMap<String, Str
             Some((r.next()??, r.next()??))
         })
         .collect())
+}
+
+/// The refusal (exit 2) for a marker row ferry cannot insert: the columns to add to `insert`.
+pub fn unfilled_marker_error(set: &MigrationSet, columns: &[String]) -> Error {
+    let table = set.config.legacy.marker.table().unwrap_or_default();
+    let example = columns
+        .iter()
+        .map(|c| format!("{c} = \"…\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Error::Unsupported(format!(
+        "ferry must insert the legacy marker row into {table}, whose column(s) {} are NOT NULL without a default; \
+         say what to fill them with in ferry.toml: marker = {{ …, insert = {{ {example} }} }} (SQL literals). \
+         Nothing of this step was written",
+        columns.join(", ")
+    ))
 }
 
 /// The marker kind `user-version` (SQLite's `PRAGMA user_version`) exists on SQLite only.
@@ -140,7 +206,7 @@ pub fn check_marker_dialect(set: &MigrationSet, dialect: Dialect) -> Result<(), 
 }
 
 /// Statements that set the legacy marker to `value`, creating its table when missing.
-pub fn marker_sql(set: &MigrationSet, dialect: Dialect, value: u32) -> Result<String, Error> {
+pub fn marker_sql(set: &MigrationSet, books: &Books, value: u32) -> Result<String, Error> {
     let v = literal(&value.to_string());
     Ok(match &set.config.legacy.marker {
         Marker::KvTable {
@@ -148,9 +214,11 @@ pub fn marker_sql(set: &MigrationSet, dialect: Dialect, value: u32) -> Result<St
             key_column,
             value_column,
             key,
+            insert,
         } => {
+            let (names, values) = insert_columns(insert);
             let (t, k, c, key) = (
-                quote(table),
+                books.table(table),
                 quote(key_column),
                 quote(value_column),
                 literal(key),
@@ -158,43 +226,110 @@ pub fn marker_sql(set: &MigrationSet, dialect: Dialect, value: u32) -> Result<St
             format!(
                 "CREATE TABLE IF NOT EXISTS {t} ({k} VARCHAR(255) NOT NULL PRIMARY KEY, {c} TEXT);\n\
                  UPDATE {t} SET {c} = {v} WHERE {k} = {key};\n\
-                 INSERT INTO {t} ({k}, {c}) SELECT {key}, {v} WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {k} = {key});\n"
+                 INSERT INTO {t} ({k}, {c}{names}) SELECT {key}, {v}{values} WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {k} = {key});\n"
             )
         }
-        Marker::SingleRow { table, column } => {
-            let (t, c) = (quote(table), quote(column));
+        Marker::SingleRow {
+            table,
+            column,
+            insert,
+        } => {
+            let (names, values) = insert_columns(insert);
+            let (t, c) = (books.table(table), quote(column));
             format!(
                 "CREATE TABLE IF NOT EXISTS {t} ({c} INTEGER NOT NULL);\n\
                  UPDATE {t} SET {c} = {v};\n\
-                 INSERT INTO {t} ({c}) SELECT {v} WHERE NOT EXISTS (SELECT 1 FROM {t});\n"
+                 INSERT INTO {t} ({c}{names}) SELECT {v}{values} WHERE NOT EXISTS (SELECT 1 FROM {t});\n"
             )
         }
         Marker::UserVersion => {
-            check_marker_dialect(set, dialect)?;
+            check_marker_dialect(set, books.dialect)?;
             format!("PRAGMA user_version = {value};\n")
         }
     })
 }
 
+/// `, "a", "b"` and `, 'x', false`: the configured extra columns of an inserted marker row.
+fn insert_columns(insert: &BTreeMap<String, String>) -> (String, String) {
+    insert.iter().fold(
+        (String::new(), String::new()),
+        |(mut names, mut values), (column, value)| {
+            names.push_str(&format!(", {}", quote(column)));
+            values.push_str(&format!(", {value}"));
+            (names, values)
+        },
+    )
+}
+
+/// The columns a new marker row would leave empty although it may not: the marker table's
+/// NOT NULL columns without a default that neither ferry's own columns nor `insert` cover.
+/// Empty for a table that does not exist or a marker that is not a table.
+pub fn unfilled_marker_columns(
+    driver: &mut dyn Driver,
+    set: &MigrationSet,
+) -> Result<Vec<String>, DbError> {
+    let marker = &set.config.legacy.marker;
+    let (Some(table), Some(insert)) = (marker.table(), marker.insert()) else {
+        return Ok(Vec::new());
+    };
+    let own: Vec<&str> = match marker {
+        Marker::KvTable {
+            key_column,
+            value_column,
+            ..
+        } => vec![key_column, value_column],
+        Marker::SingleRow { column, .. } => vec![column],
+        Marker::UserVersion => Vec::new(),
+    };
+    let missing: Vec<String> = driver
+        .required_columns(table)?
+        .into_iter()
+        .filter(|c| !own.contains(&c.as_str()) && !insert.contains_key(c))
+        .collect();
+    if missing.is_empty() {
+        return Ok(missing);
+    }
+    // Only an absent row is inserted; an existing one only has ferry's column updated.
+    let row = match marker {
+        Marker::KvTable {
+            key_column, key, ..
+        } => format!(
+            "SELECT 1 FROM {} WHERE {} = {}",
+            Books::of(driver).table(table),
+            quote(key_column),
+            literal(key)
+        ),
+        _ => format!("SELECT 1 FROM {}", Books::of(driver).table(table)),
+    };
+    Ok(if driver.query(&row)?.is_empty() {
+        missing
+    } else {
+        Vec::new()
+    })
+}
+
 /// Statements that change the version table's rows from `before` to `after` (Alembic's shape).
-pub fn version_sql(set: &MigrationSet, before: &[String], after: &[String]) -> String {
+pub fn version_sql(
+    set: &MigrationSet,
+    books: &Books,
+    before: &[String],
+    after: &[String],
+) -> String {
     let t = &set.config.revisions.version_table;
+    let table = books.table(t);
     let mut sql = format!(
-        "CREATE TABLE IF NOT EXISTS {} (version_num VARCHAR(32) NOT NULL, CONSTRAINT {} PRIMARY KEY (version_num));\n",
-        quote(t),
+        "CREATE TABLE IF NOT EXISTS {table} (version_num VARCHAR(32) NOT NULL, CONSTRAINT {} PRIMARY KEY (version_num));\n",
         quote(&format!("{t}_pkc"))
     );
     for gone in before.iter().filter(|b| !after.contains(b)) {
         sql.push_str(&format!(
-            "DELETE FROM {} WHERE version_num = {};\n",
-            quote(t),
+            "DELETE FROM {table} WHERE version_num = {};\n",
             literal(gone)
         ));
     }
     for new in after.iter().filter(|a| !before.contains(a)) {
         sql.push_str(&format!(
-            "INSERT INTO {} (version_num) VALUES ({});\n",
-            quote(t),
+            "INSERT INTO {table} (version_num) VALUES ({});\n",
             literal(new)
         ));
     }
@@ -216,16 +351,17 @@ pub struct HistoryRow<'a> {
 }
 
 /// Statements that create `ferry_history` if needed and record one row.
-pub fn history_sql(dialect: Dialect, row: &HistoryRow<'_>) -> String {
+pub fn history_sql(books: &Books, row: &HistoryRow<'_>) -> String {
     let opt = |v: Option<String>| v.map_or("NULL".to_string(), |s| literal(&s));
+    let history = books.table(HISTORY_TABLE);
     format!(
-        "CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (\n  id {},\n  kind VARCHAR(16) NOT NULL,\n  legacy_version INTEGER,\n  \
+        "CREATE TABLE IF NOT EXISTS {history} (\n  id {},\n  kind VARCHAR(16) NOT NULL,\n  legacy_version INTEGER,\n  \
          revision VARCHAR(32),\n  checksum VARCHAR(71),\n  started_at VARCHAR(32) NOT NULL,\n  finished_at VARCHAR(32) NOT NULL,\n  \
          duration_ms BIGINT NOT NULL,\n  success BOOLEAN NOT NULL,\n  ferry_version VARCHAR(32) NOT NULL,\n  host VARCHAR(255),\n  \
          os_user VARCHAR(255),\n  note TEXT\n);\n\
-         INSERT INTO {HISTORY_TABLE} (kind, legacy_version, revision, checksum, started_at, finished_at, duration_ms, success, \
+         INSERT INTO {history} (kind, legacy_version, revision, checksum, started_at, finished_at, duration_ms, success, \
          ferry_version, host, os_user, note) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});\n",
-        crate::driver::framing(dialect).serial_primary_key,
+        crate::driver::framing(books.dialect).serial_primary_key,
         literal(row.kind),
         row.legacy_version
             .map_or("NULL".to_string(), |n| n.to_string()),

@@ -371,7 +371,7 @@ pub fn build_installed(
             let (path, sql) = numbered_file(dir, version, dialect)?.ok_or_else(|| {
                 Error::Usage(format!("no {version:03}.sql (or {version:03}.{}.sql) in {}", dialect.name(), dir.display()))
             })?;
-            let marker = crate::bookkeeping::marker_sql(set, dialect, version)?;
+            let marker = crate::bookkeeping::marker_sql(set, &crate::bookkeeping::Books::of(r.driver), version)?;
             r.transaction(&format!("pre-release legacy {version} ({})", path.display()), &describe(&state), |d| {
                 d.execute(&sql)?;
                 d.execute(&marker)

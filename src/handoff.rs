@@ -130,7 +130,7 @@ pub fn sqlalchemy_url(url: &DatabaseUrl) -> Result<String, String> {
             "sqlite::memory: is private to ferry's own connection; the hand-off command needs a database file it can open"
                 .into(),
         ),
-        DatabaseUrl::SqliteFile(path) => sqlite_url(path),
+        DatabaseUrl::SqliteFile(path, _) => sqlite_url(path),
         DatabaseUrl::Postgres(text) => {
             if let Some(rest) = text.strip_prefix("postgres://") {
                 Ok(format!("postgresql://{rest}"))
@@ -258,7 +258,7 @@ mod tests {
             format!("sqlite:///{}", cwd.join("rel/app.db").display())
         );
         assert!(sa("sqlite::memory:").unwrap_err().contains("memory"));
-        assert!(sa("sqlite:/tmp/a?b.db").unwrap_err().contains('?'));
+        assert!(sa("/tmp/a?b.db").unwrap_err().contains('?'));
     }
 
     #[test]

@@ -130,7 +130,7 @@ fn on_a_copy(runner: &mut Runner<'_>, target: &str) -> Result<Rehearsal> {
                 "copying the database for the rehearsal (VACUUM INTO)",
             ))?;
         let mut db = driver::open(
-            &DatabaseUrl::SqliteFile(copy.clone()),
+            &DatabaseUrl::SqliteFile(copy.clone(), Default::default()),
             &OpenOptions {
                 create: true, // it exists: this opens it for writing
                 schema: None,
@@ -317,6 +317,15 @@ impl Driver for Savepoints<'_> {
         self.inner.lock_progress(step);
     }
 
+    fn required_columns(&mut self, table: &str) -> Result<Vec<String>, DbError> {
+        self.inner.required_columns(table)
+    }
+    fn managed_schema(&self) -> Option<String> {
+        self.inner.managed_schema()
+    }
+    fn session_restore(&self) -> String {
+        self.inner.session_restore()
+    }
     fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError> {
         self.inner.snapshot(skip)
     }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::bookkeeping;
+use crate::bookkeeping::{self, Books};
 use crate::core::graph::Graph;
 use crate::core::guard::{self, Segment};
 use crate::core::plan::{self, Plan, Step};
@@ -76,6 +76,9 @@ pub struct Request<'a> {
     pub origin: &'a str,
     /// Edited revisions accepted with `--accept-edited`: (revision, recorded, now).
     pub accepted: &'a [(String, String, String)],
+    /// `--schema`: where ferry's tables are, for a PostgreSQL script rendered without a
+    /// database (with one, the schema it connected to).
+    pub schema: Option<&'a str>,
 }
 
 /// Renders the run of `request.plan`. With `live`, guards are also checked against the
@@ -89,6 +92,23 @@ pub fn render(
     let dialect = request.dialect;
     plan::check_runnable(set, request.plan, dialect)?;
     let frame = framing(dialect);
+    // What ferry's own statements name, and the session put back after every script.
+    let (books, restore) = match live.as_deref() {
+        Some(d) => (Books::of(d), d.session_restore()),
+        None => {
+            let books = Books::offline(dialect, request.schema);
+            let mut restore = frame.restore.to_string();
+            if dialect == Dialect::Postgres
+                && let Some(schema) = &books.schema
+            {
+                restore.push_str(&format!(
+                    "SET search_path TO {};\n",
+                    crate::driver::quote(schema)
+                ));
+            }
+            (books, restore)
+        }
+    };
     let rendered_at = bookkeeping::now_utc();
     let note = format!(
         "from a script rendered by ferry {} at {rendered_at} (`upgrade --sql`); times and host are the rendering's",
@@ -142,7 +162,7 @@ pub fn render(
         out.rule(&format!(
             "accepted edit of {id}: recorded in ferry_history (--accept-edited)"
         ));
-        let row = accept_edited_sql(dialect, id, before, now);
+        let row = accept_edited_sql(&books, id, before, now);
         let mut batches = Vec::new();
         transaction(&mut out, &mut batches, dialect, |out, batches| {
             out.raw(&row);
@@ -160,7 +180,7 @@ pub fn render(
         _ => Vec::new(),
     };
     for (index, step) in request.plan.steps.iter().enumerate() {
-        let work = step_work(set, graph, dialect, step, &heads)?;
+        let work = step_work(set, graph, &books, step, &heads)?;
         let label = step.label(set);
         let segments = match work.sql {
             Some(sql) => {
@@ -223,7 +243,7 @@ pub fn render(
         }
         let books = work.books.clone()
             + &work.history_sql(
-                dialect,
+                &books,
                 rendered_at.clone(),
                 0,
                 true,
@@ -245,6 +265,13 @@ pub fn render(
                     }
                     .to_string(),
                 );
+            }
+            if work.sql.is_some() {
+                out.comment(
+                    "ferry puts back the session it relies on, whatever the script changed:",
+                );
+                out.raw(&restore);
+                batches.push(restore.clone());
             }
         };
         let bookkeeping = |out: &mut Script, batches: &mut Vec<String>| {

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::bookkeeping::{self, HistoryRow};
+use crate::bookkeeping::{self, Books, HistoryRow};
 use crate::core::graph::Graph;
 use crate::core::guard::{self, Segment};
 use crate::core::plan::{self, Plan, Step};
-use crate::core::set::{Dialect, MigrationSet, digest};
+use crate::core::set::{MigrationSet, digest};
 use crate::core::state::{self, Probe, State};
 use std::path::PathBuf;
 
@@ -225,10 +225,11 @@ impl<'a> Runner<'a> {
             let after: Vec<String> = nodes.iter().map(|&n| r.graph.id(n).to_string()).collect();
             let started = Instant::now();
             let started_at = bookkeeping::now_utc();
-            let sql = bookkeeping::version_sql(r.set, &before, &after);
+            let books = Books::of(r.driver);
+            let sql = bookkeeping::version_sql(r.set, &books, &before, &after);
             let label = format!("stamp {}", after.join(", "));
             let history = bookkeeping::history_sql(
-                r.driver.dialect(),
+                &books,
                 &HistoryRow {
                     kind: "stamp",
                     legacy_version: None,
@@ -326,7 +327,7 @@ impl<'a> Runner<'a> {
         let accept = self.accept_edited.clone();
         let accepted = self.accepted_edits(state, probe, &accept)?;
         for (id, before, now) in accepted {
-            let row = accept_edited_sql(self.driver.dialect(), &id, &before, &now);
+            let row = accept_edited_sql(&Books::of(self.driver), &id, &before, &now);
             self.transaction(&format!("accept edited {id}"), &describe(state), |d| {
                 d.execute(&row)
             })?;
@@ -440,13 +441,13 @@ impl<'a> Runner<'a> {
         heads: &[String],
         position: &str,
     ) -> Result<(Vec<String>, Vec<String>, Option<String>)> {
-        let dialect = self.driver.dialect();
+        let books = Books::of(self.driver);
         let started_at = bookkeeping::now_utc();
         let started = Instant::now();
-        let work = step_work(self.set, self.graph, dialect, step, heads)?;
+        let work = step_work(self.set, self.graph, &books, step, heads)?;
         let history = |success: bool, note: Option<String>| {
             work.history_sql(
-                dialect,
+                &books,
                 started_at.clone(),
                 started.elapsed().as_millis(),
                 success,
@@ -455,10 +456,25 @@ impl<'a> Runner<'a> {
         };
         let mut skipped = Vec::new();
         let mut not_run = None;
+        let set = self.set;
+        // A marker row this step must insert, checked once its script made the table.
+        let writes_marker = match step {
+            Step::Legacy { .. } => true,
+            Step::Fresh => set.config.legacy.write_marker_on_fresh,
+            _ => false,
+        };
+        let mut unfilled = Vec::new();
         let outcome = if work.transactional {
             self.transaction(label, position, |d| {
                 if let Some(sql) = work.sql {
                     skipped = run_script(d, sql)?;
+                    d.execute(&d.session_restore())?;
+                }
+                if writes_marker {
+                    unfilled = bookkeeping::unfilled_marker_columns(d, set)?;
+                    if !unfilled.is_empty() {
+                        return Err(DbError::new("the marker row cannot be inserted"));
+                    }
                 }
                 d.execute(&(work.books.clone() + &history(true, work.success_note())))
             })
@@ -470,7 +486,10 @@ impl<'a> Runner<'a> {
                     Ok(Vec::new())
                 }
                 (Some(sql), None) => {
-                    run_script(self.driver, sql).map_err(|source| Error::StepFailed {
+                    let restore = self.driver.session_restore();
+                    run_script(self.driver, sql)
+                        .and_then(|skipped| self.driver.execute(&restore).map(|()| skipped))
+                        .map_err(|source| Error::StepFailed {
                         step: format!("{label} (run outside a transaction: statements before the failing one stay applied)"),
                         position: position.to_string(),
                         source,
@@ -489,6 +508,9 @@ impl<'a> Runner<'a> {
                 Err(e) => Err(e),
             }
         };
+        if !unfilled.is_empty() {
+            return Err(bookkeeping::unfilled_marker_error(set, &unfilled));
+        }
         if let Err(e) = outcome {
             // Best effort: the failure itself goes into the audit trail, in its own transaction.
             let note = match &e {
@@ -496,6 +518,8 @@ impl<'a> Runner<'a> {
                 other => Some(other.to_string()),
             };
             let row = history(false, note);
+            // A non-transactional script may have changed the session before it failed.
+            let _ = self.driver.execute(&self.driver.session_restore());
             if self.driver.begin().is_ok() {
                 if self.driver.execute(&row).is_ok() {
                     let _ = self.driver.commit();
@@ -597,14 +621,14 @@ impl StepWork<'_> {
     /// The `ferry_history` row of this step.
     pub fn history_sql(
         &self,
-        dialect: Dialect,
+        books: &Books,
         started_at: String,
         duration_ms: u128,
         success: bool,
         note: Option<String>,
     ) -> String {
         bookkeeping::history_sql(
-            dialect,
+            books,
             &HistoryRow {
                 kind: self.kind,
                 legacy_version: self.legacy_version,
@@ -628,24 +652,25 @@ impl StepWork<'_> {
 pub fn step_work<'s>(
     set: &'s MigrationSet,
     graph: &Graph,
-    dialect: Dialect,
+    books: &Books,
     step: &Step,
     heads: &[String],
 ) -> Result<StepWork<'s>> {
+    let dialect = books.dialect;
     let baseline = set.baseline_id().to_string();
     Ok(match step {
         Step::Fresh => {
-            let mut books = String::new();
+            let mut statements = String::new();
             if set.config.legacy.write_marker_on_fresh {
-                books.push_str(&bookkeeping::marker_sql(set, dialect, set.cap())?);
+                statements.push_str(&bookkeeping::marker_sql(set, books, set.cap())?);
             }
             let after = vec![baseline.clone()];
-            books.push_str(&bookkeeping::version_sql(set, heads, &after));
+            statements.push_str(&bookkeeping::version_sql(set, books, heads, &after));
             StepWork {
                 kind: "fresh",
                 sql: set.baselines.get(&dialect).map(|t| t.as_ref()),
                 source: Some(format!("baseline/{}.sql", dialect.name())),
-                books,
+                books: statements,
                 legacy_version: None,
                 revision: Some(baseline),
                 heads_after: after,
@@ -660,7 +685,7 @@ pub fn step_work<'s>(
                 kind: "legacy",
                 sql: legacy.up.get(dialect),
                 source: Some(legacy.up.path("up", dialect)),
-                books: bookkeeping::marker_sql(set, dialect, *number)?,
+                books: bookkeeping::marker_sql(set, books, *number)?,
                 legacy_version: Some(*number),
                 revision: None,
                 heads_after: heads.to_vec(),
@@ -673,7 +698,7 @@ pub fn step_work<'s>(
                 kind: "stamp",
                 sql: None,
                 source: None,
-                books: bookkeeping::version_sql(set, heads, &after),
+                books: bookkeeping::version_sql(set, books, heads, &after),
                 legacy_version: None,
                 revision: Some(revision.clone()),
                 heads_after: after,
@@ -708,7 +733,7 @@ pub fn step_work<'s>(
                 kind,
                 sql: sql.get(dialect),
                 source: Some(sql.path(stem, dialect)),
-                books: bookkeeping::version_sql(set, heads, &after),
+                books: bookkeeping::version_sql(set, books, heads, &after),
                 legacy_version: None,
                 revision: Some(revision.clone()),
                 heads_after: after,
@@ -719,9 +744,9 @@ pub fn step_work<'s>(
 }
 
 /// The `ferry_history` row recording that an edited revision was accepted.
-pub fn accept_edited_sql(dialect: Dialect, id: &str, before: &str, now: &str) -> String {
+pub fn accept_edited_sql(books: &Books, id: &str, before: &str, now: &str) -> String {
     bookkeeping::history_sql(
-        dialect,
+        books,
         &HistoryRow {
             kind: "accept-edited",
             legacy_version: None,

@@ -36,7 +36,7 @@ impl Scratch {
             busy_timeout: Duration::from_secs(5),
         };
         match like {
-            DatabaseUrl::SqliteFile(_) | DatabaseUrl::SqliteMemory => Ok(Scratch {
+            DatabaseUrl::SqliteFile(..) | DatabaseUrl::SqliteMemory => Ok(Scratch {
                 driver: Private(driver::open(&DatabaseUrl::SqliteMemory, &options(None))?),
                 owner: None,
             }),
@@ -202,6 +202,15 @@ impl Driver for Private {
     }
     fn lock_holder(&mut self) -> Result<Option<String>, DbError> {
         Ok(None)
+    }
+    fn required_columns(&mut self, table: &str) -> Result<Vec<String>, DbError> {
+        self.0.required_columns(table)
+    }
+    fn managed_schema(&self) -> Option<String> {
+        self.0.managed_schema()
+    }
+    fn session_restore(&self) -> String {
+        self.0.session_restore()
     }
     fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError> {
         self.0.snapshot(skip)

@@ -148,11 +148,16 @@ pub(crate) fn assume(
                 .join("; ")
         )
     };
+    let unfilled = bookkeeping::unfilled_marker_columns(r.driver, r.set)
+        .map_err(Error::reading("reading the marker table's columns"))?;
+    if !unfilled.is_empty() {
+        return Err(bookkeeping::unfilled_marker_error(r.set, &unfilled));
+    }
     r.take_backup()?;
-    let dialect = r.driver.dialect();
-    let mut sql = bookkeeping::marker_sql(r.set, dialect, n)?;
+    let books = bookkeeping::Books::of(r.driver);
+    let mut sql = bookkeeping::marker_sql(r.set, &books, n)?;
     sql.push_str(&bookkeeping::history_sql(
-        r.driver.dialect(),
+        &books,
         &HistoryRow {
             kind: "assume-legacy",
             legacy_version: Some(n),

@@ -172,10 +172,20 @@ fn sql_from_a_database_writes_nothing_and_shows_every_statement() {
             "0006 runs outside a transaction"
         );
         assert!(text[next_begin..].contains("VALUES ('0006_kb_documents_status_index')"));
-        assert!(text.contains(
-            "DELETE FROM \"alembic_version\" WHERE version_num = '0005_llm_context_length'"
-        ));
-        assert!(text.contains("INSERT INTO ferry_history"));
+        // ferry's tables are named with the schema the run started in, and the session a
+        // script may change is put back after it, before the bookkeeping.
+        let (schema, restore) = match dialect {
+            Dialect::Sqlite => ("main", "PRAGMA query_only = OFF;"),
+            Dialect::Postgres => (
+                "public",
+                "RESET ALL;\nSET search_path TO \"$user\", public;",
+            ),
+        };
+        assert!(text.contains(&format!(
+            "DELETE FROM \"{schema}\".\"alembic_version\" WHERE version_num = '0005_llm_context_length'"
+        )), "{text}");
+        assert!(text.contains(&format!("INSERT INTO \"{schema}\".\"ferry_history\"")));
+        assert!(text.contains(restore), "{text}");
         if dialect == Dialect::Sqlite {
             assert!(text.contains("PRAGMA foreign_keys = OFF;"));
             assert!(text.contains("PRAGMA foreign_key_check;\nCOMMIT;"));

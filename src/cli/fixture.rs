@@ -182,7 +182,9 @@ enum Created {
 impl Created {
     fn before(cli: &Cli, url: &DatabaseUrl) -> Result<Created> {
         match (url, &cli.schema) {
-            (DatabaseUrl::SqliteFile(path), _) if !path.exists() => Ok(Created::File(path.clone())),
+            (DatabaseUrl::SqliteFile(path, _), _) if !path.exists() => {
+                Ok(Created::File(path.clone()))
+            }
             (DatabaseUrl::Postgres(_), Some(schema)) => {
                 let mut db = open_plain(url)?;
                 let rows = db

@@ -306,10 +306,11 @@ struct Applied {
 }
 
 fn applied(db: &mut dyn driver::Driver, revision: &str) -> Result<Option<Applied>> {
+    let history = crate::bookkeeping::Books::of(db).table(HISTORY_TABLE);
     let rows = db
         .query(&format!(
             "SELECT kind, started_at, finished_at, CAST(duration_ms AS TEXT), ferry_version, host, os_user \
-             FROM {HISTORY_TABLE} WHERE success AND revision = {} AND kind IN ('fresh', 'stamp', 'upgrade') \
+             FROM {history} WHERE success AND revision = {} AND kind IN ('fresh', 'stamp', 'upgrade') \
              ORDER BY id DESC LIMIT 1",
             literal(revision)
         ))

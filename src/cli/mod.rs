@@ -636,10 +636,24 @@ fn write(
     work: impl FnOnce(&mut Runner) -> Result<RunReport>,
 ) -> Result<Output> {
     let url = database_url(cli, None)?;
+    // A writing command creates a missing SQLite file: said plainly, since a mistyped path
+    // would otherwise pass for a fresh install.
+    let created = match &url {
+        DatabaseUrl::SqliteFile(path, _) if !path.exists() => Some(path.clone()),
+        _ => None,
+    };
     let mut db = open(cli, &url, true)?;
     let mut runner = runner(cli, set, graph, db.as_mut(), true);
     let report = work(&mut runner)?;
     let mut text = String::new();
+    if let Some(path) = &created {
+        text.push_str(&format!(
+            "created the new database file {} (it did not exist)\n",
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+        ));
+    }
     if report.steps.is_empty() {
         text.push_str(&format!(
             "{}: nothing to do, at {}\n",
@@ -661,7 +675,7 @@ fn write(
     }
     Ok(Output::ok(
         text,
-        json!({"database": url.display(), "before": report.before, "steps": report.steps, "heads": report.heads, "backup": report.backup}),
+        json!({"database": url.display(), "created": created.map(|p| std::path::absolute(&p).unwrap_or(p)), "before": report.before, "steps": report.steps, "heads": report.heads, "backup": report.backup}),
     ))
 }
 
@@ -891,12 +905,13 @@ fn audit_trail(db: &mut dyn driver::Driver) -> Result<(String, Value)> {
     ];
     let rows = db
         .query(&format!(
-            "SELECT {} FROM {history} ORDER BY id",
+            "SELECT {} FROM {} ORDER BY id",
             columns
                 .iter()
                 .map(|c| format!("CAST({c} AS TEXT)"))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            crate::bookkeeping::Books::of(db).table(history)
         ))
         .map_err(Error::reading("reading ferry_history"))?;
     let mut text = String::from("\naudit trail (ferry_history):\n");

@@ -113,6 +113,7 @@ pub(super) fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, ask: &Ask<'_>) -
             target: ask.target,
             origin: &origin,
             accepted: &accepted,
+            schema: cli.schema.as_deref(),
         },
         match &mut db {
             Some(d) => Some(d.as_mut()),

@@ -171,7 +171,7 @@ pub(super) fn assume_option(
             "--assume-legacy {version}: a legacy version is 1..={cap} (`ferry status` names the one whose schema the database has)"
         )));
     }
-    if let DatabaseUrl::SqliteFile(path) = database_url(cli, None)?
+    if let DatabaseUrl::SqliteFile(path, _) = database_url(cli, None)?
         && !path.exists()
     {
         return Err(Error::Usage(format!(

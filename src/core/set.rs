@@ -115,16 +115,30 @@ pub enum Marker {
         key_column: String,
         value_column: String,
         key: String,
+        /// The other columns ferry fills when it must insert the marker row: column → SQL
+        /// literal. ferry only ever updates its own column of an existing row.
+        #[serde(default)]
+        insert: BTreeMap<String, String>,
     },
     SingleRow {
         table: String,
         column: String,
+        #[serde(default)]
+        insert: BTreeMap<String, String>,
     },
     /// SQLite's `PRAGMA user_version`.
     UserVersion,
 }
 
 impl Marker {
+    /// The columns ferry fills besides its own when it inserts the marker row.
+    pub fn insert(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            Marker::KvTable { insert, .. } | Marker::SingleRow { insert, .. } => Some(insert),
+            Marker::UserVersion => None,
+        }
+    }
+
     /// The table that holds the marker, if it is a table.
     pub fn table(&self) -> Option<&str> {
         match self {
@@ -773,11 +787,41 @@ fn check_config(config: &Config) -> Result<BTreeMap<u32, String>, SetError> {
             names.push(("legacy.marker.key_column", key_column));
             names.push(("legacy.marker.value_column", value_column));
         }
-        Marker::SingleRow { table, column } => {
+        Marker::SingleRow { table, column, .. } => {
             names.push(("legacy.marker.table", table));
             names.push(("legacy.marker.column", column));
         }
         Marker::UserVersion => {}
+    }
+    if let Some(insert) = config.legacy.marker.insert() {
+        let own: Vec<&str> = match &config.legacy.marker {
+            Marker::KvTable {
+                key_column,
+                value_column,
+                ..
+            } => vec![key_column, value_column],
+            Marker::SingleRow { column, .. } => vec![column],
+            Marker::UserVersion => Vec::new(),
+        };
+        for (column, value) in insert {
+            names.push(("legacy.marker.insert", column));
+            if own.contains(&column.as_str()) {
+                return Err(config_err(
+                    "ferry.toml",
+                    format!(
+                        "legacy.marker.insert names {column:?}, which is ferry's own column of the marker; list only the other columns"
+                    ),
+                ));
+            }
+            if value.trim().is_empty() {
+                return Err(config_err(
+                    "ferry.toml",
+                    format!(
+                        "legacy.marker.insert.{column} is empty; give an SQL literal such as \"false\", \"0\" or \"'X'\""
+                    ),
+                ));
+            }
+        }
     }
     for (field, name) in names {
         if !valid_identifier(name) {

@@ -74,6 +74,20 @@ pub trait Driver {
     /// Tells waiting processes which step the holder is at.
     fn lock_progress(&mut self, _step: &str) {}
 
+    /// The schema that holds ferry's own tables and the marker, captured when the connection
+    /// was opened (`--schema`, else the connection's current schema; SQLite: `main`). Every
+    /// bookkeeping statement names its table with it, whatever a script did to the session.
+    fn managed_schema(&self) -> Option<String>;
+
+    /// The statements that put back the session ferry relies on, run after every step's script
+    /// (before its bookkeeping and the next step): a script's `SET search_path`, `SET ROLE`,
+    /// `SET statement_timeout` or SQLite pragma never reaches ferry's own statements.
+    fn session_restore(&self) -> String;
+
+    /// The columns of `table` (in the managed schema) a new row must name: NOT NULL, without
+    /// a default, not generated. Empty when the table does not exist.
+    fn required_columns(&mut self, table: &str) -> Result<Vec<String>, DbError>;
+
     /// The normalized schema, without the named tables (ferry's own and the marker's).
     fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError>;
 
@@ -102,6 +116,10 @@ pub struct Framing {
     pub run_start: Option<&'static str>,
     /// Runs after the last step, when the setting `run_start` changed was on before.
     pub run_finish: Option<&'static str>,
+    /// Runs after every step's script, in its transaction where it has one: the session
+    /// settings ferry relies on, put back whatever the script changed (the driver may add what
+    /// it captured at connect, such as PostgreSQL's search path).
+    pub restore: &'static str,
     /// The column definition of an auto-numbered primary key (for ferry_history).
     pub serial_primary_key: &'static str,
 }
@@ -125,7 +143,7 @@ pub struct Backup {
 /// Opens a database.
 pub fn open(url: &DatabaseUrl, options: &OpenOptions) -> Result<Box<dyn Driver>> {
     match url {
-        DatabaseUrl::SqliteFile(_) | DatabaseUrl::SqliteMemory => {
+        DatabaseUrl::SqliteFile(..) | DatabaseUrl::SqliteMemory => {
             Ok(Box::new(sqlite::Sqlite::open(url, options)?))
         }
         DatabaseUrl::Postgres(conn) => Ok(Box::new(postgres::Postgres::connect(conn, options)?)),

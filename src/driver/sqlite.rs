@@ -13,7 +13,7 @@ use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::ValueRef;
 use rusqlite::{Batch, Connection, OpenFlags};
 
-use super::url::DatabaseUrl;
+use super::url::{Access, DatabaseUrl};
 use super::{Backup, Driver, Framing, OpenOptions, Rows, open_error};
 use crate::core::guard::Object;
 use crate::core::schema::{Column, Schema, Table, check_constraints, normalize_sql};
@@ -29,6 +29,11 @@ pub const FRAMING: Framing = Framing {
     commit_check: Some("PRAGMA foreign_key_check"),
     run_start: Some("PRAGMA foreign_keys = OFF"),
     run_finish: Some("PRAGMA foreign_keys = ON"),
+    // `foreign_keys` only changes outside a transaction (a non-transactional revision); the
+    // others take effect at once and would weaken the next statements: CHECKs ignored,
+    // writes refused, renames that do not follow references.
+    restore: "PRAGMA foreign_keys = OFF;\nPRAGMA query_only = OFF;\nPRAGMA ignore_check_constraints = OFF;\n\
+              PRAGMA legacy_alter_table = OFF;\nPRAGMA recursive_triggers = OFF;\nPRAGMA writable_schema = OFF;\n",
     serial_primary_key: "INTEGER PRIMARY KEY",
 };
 
@@ -52,7 +57,37 @@ impl Sqlite {
                 Connection::open_in_memory().map_err(|e| open_error(url, e.to_string()))?,
                 None,
             ),
-            DatabaseUrl::SqliteFile(path) => {
+            DatabaseUrl::SqliteFile(path, url_options) => {
+                if !path.exists()
+                    && let Some(other) = url_options.other_reading.as_ref().filter(|o| o.exists())
+                {
+                    return Err(crate::error::Error::Usage(format!(
+                        "the database URL names {}, which does not exist, while {} does: SQLAlchemy reads \
+                         sqlite:///PATH as a path relative to the current directory (ferry does too), and \
+                         sqlite:////PATH as an absolute one. Write sqlite:///{} for the existing file, or \
+                         create the relative one on purpose with sqlite:{}",
+                        path.display(),
+                        other.display(),
+                        other.display(),
+                        path.display()
+                    )));
+                }
+                match (url_options.access, options.create) {
+                    (Access::ReadOnly, true) => {
+                        return Err(crate::error::Error::Usage(format!(
+                            "the database URL opens {} read-only (mode=ro or immutable=1), and this command writes; \
+                             remove the parameter to let ferry write",
+                            path.display()
+                        )));
+                    }
+                    (Access::ReadWrite, true) if !path.exists() => {
+                        return Err(open_error(
+                            url,
+                            "it does not exist, and the URL's mode=rw forbids creating it",
+                        ));
+                    }
+                    _ => {}
+                }
                 if path.is_dir() {
                     return Err(open_error(
                         url,
@@ -168,8 +203,25 @@ impl Driver for Sqlite {
         Dialect::Sqlite
     }
 
+    fn managed_schema(&self) -> Option<String> {
+        Some("main".into())
+    }
+
+    fn session_restore(&self) -> String {
+        FRAMING.restore.into()
+    }
+
+    fn required_columns(&mut self, table: &str) -> Result<Vec<String>, DbError> {
+        let rows = self.query(&format!(
+            "SELECT name FROM pragma_table_xinfo({}, 'main') WHERE \"notnull\" AND dflt_value IS NULL AND hidden = 0 \
+             AND NOT (pk = 1 AND upper(type) = 'INTEGER')",
+            super::literal(table)
+        ))?;
+        Ok(rows.iter().map(|r| cell(r, 0)).collect())
+    }
+
     fn tables(&mut self) -> Result<Vec<String>, DbError> {
-        let rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")?;
+        let rows = self.query("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")?;
         Ok(rows.iter().map(|r| cell(r, 0)).collect())
     }
 

@@ -4,15 +4,64 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
-    SqliteFile(PathBuf),
+    /// A SQLite file, and what its URL's query said.
+    SqliteFile(PathBuf, SqliteOptions),
     SqliteMemory,
     /// A `postgres://` URL or a libpq `key=value` string, passed to the driver as written.
     Postgres(String),
 }
 
+/// What a SQLite URL's query string and form say besides the path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// `mode=ro` / `immutable=1`: never written; `mode=rw`: never created.
+    pub access: Access,
+    /// The other reading of an ambiguous URL (`sqlite:///data/app.db` is `data/app.db` as
+    /// SQLAlchemy reads it, and `/data/app.db` as a plain path would be): when the chosen file
+    /// does not exist and this one does, ferry refuses rather than guess.
+    pub other_reading: Option<PathBuf>,
+}
+
+/// How a SQLite file may be opened, from its URL's `mode=` (SQLite's URI parameter).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Access {
+    /// `mode=rwc` (the default): read, write, and create when a writing command needs to.
+    #[default]
+    ReadWriteCreate,
+    /// `mode=rw`: read and write an existing file, never create one.
+    ReadWrite,
+    /// `mode=ro` or `immutable=1`: only read.
+    ReadOnly,
+}
+
+/// Query parameters of SQLAlchemy's SQLite drivers (pysqlite, aiosqlite) that concern the
+/// Python connection only: accepted and ignored.
+const SQLITE_DRIVER_ONLY: &[&str] = &[
+    "check_same_thread",
+    "timeout",
+    "isolation_level",
+    "detect_types",
+    "uri",
+    "cached_statements",
+    "factory",
+];
+
+/// Query parameters of SQLAlchemy's PostgreSQL drivers that concern the Python connection only
+/// (psycopg2, psycopg, asyncpg): accepted and ignored.
+const POSTGRES_DRIVER_ONLY: &[&str] = &[
+    "prepared_statement_cache_size",
+    "prepared_statement_name_func",
+    "statement_cache_size",
+    "max_cached_statement_lifetime",
+    "max_cacheable_statement_size",
+    "async_fallback",
+];
+
 impl DatabaseUrl {
     /// Parses `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:`, a bare path, `postgres://…`,
-    /// `postgresql://…` or `host=… dbname=…`.
+    /// `postgresql://…`, `host=… dbname=…`, and SQLAlchemy's URLs: `postgresql+DRIVER://…`,
+    /// `sqlite+DRIVER://…`, `sqlite:///relative.db`, `sqlite:////absolute.db`, with their
+    /// query parameters.
     pub fn parse(text: &str) -> Result<DatabaseUrl, String> {
         let text = text.trim();
         if text.is_empty() {
@@ -21,34 +70,39 @@ impl DatabaseUrl {
         if text == "sqlite::memory:" || text == "sqlite://:memory:" || text == ":memory:" {
             return Ok(DatabaseUrl::SqliteMemory);
         }
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres(text.to_string()));
-        }
-        if let Some(rest) = text
-            .strip_prefix("sqlite://")
-            .or_else(|| text.strip_prefix("sqlite:"))
-        {
-            if rest.is_empty() {
+        // SQLAlchemy's `dialect+driver://`: the driver is the Python one; ferry has its own.
+        let (scheme, rest) = match text.split_once("://") {
+            Some((scheme, rest)) => {
+                let base = scheme.split_once('+').map_or(scheme, |(b, _)| b);
+                (Some(base.to_ascii_lowercase()), rest)
+            }
+            None => (None, text),
+        };
+        match scheme.as_deref() {
+            Some("postgres" | "postgresql") => return postgres_url(text, rest),
+            Some("sqlite") => return sqlite_url(text, rest, true),
+            Some(other) => {
                 return Err(format!(
-                    "{text:?} names no file; write sqlite:PATH (e.g. sqlite:app.db)"
+                    "unsupported database scheme {other:?}; ferry speaks sqlite:PATH, sqlite::memory:, postgres:// and postgresql:// (SQLAlchemy's +driver forms too)"
                 ));
             }
-            return Ok(DatabaseUrl::SqliteFile(PathBuf::from(rest)));
+            None => {}
         }
-        if let Some((scheme, _)) = text.split_once("://") {
-            return Err(format!(
-                "unsupported database scheme {scheme:?}; ferry speaks sqlite:PATH, sqlite::memory:, postgres:// and postgresql://"
-            ));
+        if let Some(rest) = text.strip_prefix("sqlite:") {
+            return sqlite_url(text, rest, false);
         }
         if looks_like_libpq(text) {
             return Ok(DatabaseUrl::Postgres(text.to_string()));
         }
-        Ok(DatabaseUrl::SqliteFile(PathBuf::from(text)))
+        Ok(DatabaseUrl::SqliteFile(
+            PathBuf::from(text),
+            SqliteOptions::default(),
+        ))
     }
 
     pub fn dialect(&self) -> crate::core::set::Dialect {
         match self {
-            DatabaseUrl::SqliteFile(_) | DatabaseUrl::SqliteMemory => {
+            DatabaseUrl::SqliteFile(..) | DatabaseUrl::SqliteMemory => {
                 crate::core::set::Dialect::Sqlite
             }
             DatabaseUrl::Postgres(_) => crate::core::set::Dialect::Postgres,
@@ -58,11 +112,113 @@ impl DatabaseUrl {
     /// How the database is named in output: never with its password.
     pub fn display(&self) -> String {
         match self {
-            DatabaseUrl::SqliteFile(p) => format!("sqlite:{}", p.display()),
+            DatabaseUrl::SqliteFile(p, _) => format!("sqlite:{}", p.display()),
             DatabaseUrl::SqliteMemory => "sqlite::memory:".into(),
             DatabaseUrl::Postgres(s) => redact(s),
         }
     }
+}
+
+/// `postgres[ql][+driver]://…`: the driver suffix dropped, SQLAlchemy's driver-only query
+/// parameters left out, asyncpg's `ssl=` read as libpq's `sslmode=`; every other parameter goes
+/// to the connection, which refuses one it does not know.
+fn postgres_url(text: &str, rest: &str) -> Result<DatabaseUrl, String> {
+    let Some((base, query)) = rest.split_once('?') else {
+        return Ok(DatabaseUrl::Postgres(if text.contains('+') {
+            format!("postgresql://{rest}")
+        } else {
+            text.to_string()
+        }));
+    };
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if POSTGRES_DRIVER_ONLY.contains(&key) {
+            continue;
+        }
+        if key == "ssl" {
+            let mode = match value {
+                "true" | "require" => "require",
+                "false" | "disable" => "disable",
+                "prefer" | "allow" | "verify-ca" | "verify-full" => value,
+                other => {
+                    return Err(format!(
+                        "ssl={other:?} in the database URL: use one of require, disable, prefer, allow, verify-ca, verify-full (or sslmode=…)"
+                    ));
+                }
+            };
+            kept.push(format!("sslmode={mode}"));
+            continue;
+        }
+        kept.push(pair.to_string());
+    }
+    let query = if kept.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", kept.join("&"))
+    };
+    Ok(DatabaseUrl::Postgres(format!("postgresql://{base}{query}")))
+}
+
+/// `sqlite:PATH`, `sqlite://PATH`, `sqlite[+driver]:///PATH` (SQLAlchemy: relative),
+/// `sqlite[+driver]:////PATH` (absolute), each with an optional query string.
+fn sqlite_url(text: &str, rest: &str, slashes: bool) -> Result<DatabaseUrl, String> {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut options = SqliteOptions::default();
+    let mut memory = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match (key, value) {
+            ("mode", "ro") => options.access = Access::ReadOnly,
+            ("mode", "rw") => options.access = Access::ReadWrite,
+            ("mode", "rwc") => options.access = Access::ReadWriteCreate,
+            ("mode", "memory") => memory = true,
+            ("immutable", "1" | "true" | "yes" | "on") => options.access = Access::ReadOnly,
+            ("immutable", "0" | "false" | "no" | "off") => {}
+            // One connection: a shared cache changes nothing for ferry.
+            ("cache", "shared" | "private") => {}
+            (key, _) if SQLITE_DRIVER_ONLY.contains(&key) => {}
+            ("mode" | "immutable" | "cache", value) => {
+                return Err(format!(
+                    "{key}={value:?} in the SQLite URL {text:?} is not a value SQLite knows"
+                ));
+            }
+            ("nolock" | "vfs" | "psow", _) => {
+                return Err(format!(
+                    "{key}= in the SQLite URL {text:?} is not supported by ferry (its lock and backup need SQLite's default file handling); remove it"
+                ));
+            }
+            (key, _) => {
+                return Err(format!(
+                    "unknown parameter {key:?} in the SQLite URL {text:?}: ferry knows SQLite's mode, immutable and cache, and ignores the Python drivers' {}",
+                    SQLITE_DRIVER_ONLY.join(", ")
+                ));
+            }
+        }
+    }
+    if memory || (slashes && (path.is_empty() || path == ":memory:")) {
+        // SQLAlchemy's `sqlite://` (no path) is an in-memory database.
+        return Ok(DatabaseUrl::SqliteMemory);
+    }
+    let path = if slashes {
+        match path.strip_prefix('/') {
+            // SQLAlchemy: `sqlite:///data/app.db` is relative, `sqlite:////data/app.db` absolute.
+            Some(relative) if !relative.starts_with('/') => {
+                options.other_reading = Some(PathBuf::from(path));
+                relative
+            }
+            Some(absolute) => absolute,
+            None => path,
+        }
+    } else {
+        path
+    };
+    if path.is_empty() {
+        return Err(format!(
+            "{text:?} names no file; write sqlite:PATH (e.g. sqlite:app.db)"
+        ));
+    }
+    Ok(DatabaseUrl::SqliteFile(PathBuf::from(path), options))
 }
 
 /// Every libpq connection keyword, so a key=value string is never taken for a file name.
@@ -227,19 +383,20 @@ fn mask_password(text: &str, at: usize, out: &mut String) -> Option<usize> {
 mod tests {
     use super::*;
 
+    fn file(path: &str) -> DatabaseUrl {
+        DatabaseUrl::SqliteFile(path.into(), SqliteOptions::default())
+    }
+
     #[test]
     fn sqlite_forms() {
+        assert_eq!(DatabaseUrl::parse("sqlite:app.db"), Ok(file("app.db")));
         assert_eq!(
-            DatabaseUrl::parse("sqlite:app.db"),
-            Ok(DatabaseUrl::SqliteFile("app.db".into()))
-        );
-        assert_eq!(
-            DatabaseUrl::parse("sqlite:///tmp/a.db"),
-            Ok(DatabaseUrl::SqliteFile("/tmp/a.db".into()))
+            DatabaseUrl::parse("sqlite:/tmp/a.db"),
+            Ok(file("/tmp/a.db"))
         );
         assert_eq!(
             DatabaseUrl::parse("sqlite://rel/a.db"),
-            Ok(DatabaseUrl::SqliteFile("rel/a.db".into()))
+            Ok(file("rel/a.db"))
         );
         assert_eq!(
             DatabaseUrl::parse("sqlite::memory:"),
@@ -247,10 +404,90 @@ mod tests {
         );
         assert_eq!(
             DatabaseUrl::parse("data/app.sqlite3"),
-            Ok(DatabaseUrl::SqliteFile("data/app.sqlite3".into()))
+            Ok(file("data/app.sqlite3"))
         );
         assert!(DatabaseUrl::parse("sqlite:").is_err());
         assert!(DatabaseUrl::parse("  ").is_err());
+    }
+
+    #[test]
+    fn sqlalchemy_sqlite_forms_have_sqlalchemys_meaning() {
+        // Three slashes: relative (the absolute reading is kept to refuse a wrong guess).
+        let relative = DatabaseUrl::SqliteFile(
+            "data/app.db".into(),
+            SqliteOptions {
+                other_reading: Some("/data/app.db".into()),
+                ..SqliteOptions::default()
+            },
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///data/app.db"),
+            Ok(relative.clone())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite+aiosqlite:///data/app.db"),
+            Ok(relative)
+        );
+        // Four: absolute.
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:////data/app.db"),
+            Ok(file("/data/app.db"))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://"),
+            Ok(DatabaseUrl::SqliteMemory)
+        );
+        // The query is parsed, never part of the file name.
+        let ro = DatabaseUrl::parse("sqlite:app.db?mode=ro&check_same_thread=false").unwrap();
+        let DatabaseUrl::SqliteFile(path, options) = ro else {
+            panic!("a file")
+        };
+        assert_eq!(path, PathBuf::from("app.db"));
+        assert_eq!(options.access, Access::ReadOnly);
+        let DatabaseUrl::SqliteFile(_, options) =
+            DatabaseUrl::parse("sqlite:app.db?immutable=1&timeout=20&cache=shared").unwrap()
+        else {
+            panic!("a file")
+        };
+        assert_eq!(options.access, Access::ReadOnly);
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:x.db?mode=memory"),
+            Ok(DatabaseUrl::SqliteMemory)
+        );
+        for bad in [
+            "sqlite:app.db?colour=blue",
+            "sqlite:app.db?mode=readonly",
+            "sqlite:app.db?nolock=1",
+        ] {
+            assert!(DatabaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sqlalchemy_postgres_forms_drop_the_python_driver() {
+        for (given, read) in [
+            ("postgresql+psycopg2://u@h/db", "postgresql://u@h/db"),
+            ("postgresql+asyncpg://u@h/db", "postgresql://u@h/db"),
+            (
+                "postgresql+psycopg://u:p@h:5432/db",
+                "postgresql://u:p@h:5432/db",
+            ),
+            (
+                "postgresql+asyncpg://u@h/db?ssl=require&prepared_statement_cache_size=0",
+                "postgresql://u@h/db?sslmode=require",
+            ),
+            (
+                "postgresql+psycopg2://u@h/db?application_name=x",
+                "postgresql://u@h/db?application_name=x",
+            ),
+        ] {
+            assert_eq!(
+                DatabaseUrl::parse(given),
+                Ok(DatabaseUrl::Postgres(read.into())),
+                "{given}"
+            );
+        }
+        assert!(DatabaseUrl::parse("postgresql+asyncpg://u@h/db?ssl=maybe").is_err());
     }
 
     #[test]
