@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::core::guard::Object;
 use crate::core::plan::{self, Plan};
-use crate::core::schema::Schema;
+use crate::core::schema::{Schema, Scope};
 use crate::core::set::Dialect;
 use crate::core::state::State;
 use crate::driver::url::DatabaseUrl;
@@ -328,6 +328,9 @@ impl Driver for Savepoints<'_> {
     }
     fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError> {
         self.inner.snapshot(skip)
+    }
+    fn snapshot_in(&mut self, skip: &[&str], scope: &Scope) -> Result<Schema, DbError> {
+        self.inner.snapshot_in(skip, scope)
     }
 }
 

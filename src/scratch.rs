@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::core::graph::Graph;
 use crate::core::guard::Object;
-use crate::core::schema::Schema;
+use crate::core::schema::{Schema, Scope};
 use crate::core::set::{Dialect, MigrationSet};
 use crate::core::state::Position;
 use crate::core::state::State;
@@ -214,5 +214,8 @@ impl Driver for Private {
     }
     fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError> {
         self.0.snapshot(skip)
+    }
+    fn snapshot_in(&mut self, skip: &[&str], scope: &Scope) -> Result<Schema, DbError> {
+        self.0.snapshot_in(skip, scope)
     }
 }

@@ -2,14 +2,25 @@
 //!
 //! Drivers fill it from their catalogs; ferry's own tables and the legacy marker's table are
 //! left out. Column order is not compared: an upgraded table and a fresh one may differ there.
+//!
+//! The managed schema's objects have bare names. On PostgreSQL a snapshot may also cover other
+//! schemas (its [`Scope`]): their objects sit in the same maps keyed `schema.name`, the
+//! schemas themselves are listed, and so are the database's extensions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Schema {
+    /// The schemas besides the managed one (PostgreSQL), an empty one included; their objects
+    /// are keyed `schema.name` in the maps below.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub schemas: BTreeSet<String>,
+    /// Extension name → where it is installed and its version (PostgreSQL; never plpgsql).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extensions: BTreeMap<String, Extension>,
     pub tables: BTreeMap<String, Table>,
     /// Index name → normalized definition (table, uniqueness, columns, predicate).
     pub indexes: BTreeMap<String, String>,
@@ -34,6 +45,96 @@ pub struct Column {
     pub data_type: String,
     pub not_null: bool,
     pub default: Option<String>,
+}
+
+/// An installed extension. Its own functions, types and relations are never listed as objects
+/// of a schema: its version stands for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Extension {
+    /// The schema it is installed in; `None`: the managed schema (whatever its name).
+    pub schema: Option<String>,
+    pub version: String,
+}
+
+impl fmt::Display for Extension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "version {} in schema {s}", self.version),
+            None => write!(f, "version {} in the managed schema", self.version),
+        }
+    }
+}
+
+/// Which names of a kind a snapshot reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Names {
+    /// Every one the database has (system schemas and plpgsql excepted).
+    All,
+    Only(BTreeSet<String>),
+}
+
+impl Default for Names {
+    fn default() -> Names {
+        Names::Only(BTreeSet::new())
+    }
+}
+
+impl Names {
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Names::All => true,
+            Names::Only(names) => names.contains(name),
+        }
+    }
+}
+
+/// What a snapshot reads besides the managed schema: other schemas and extensions. The
+/// default is nothing else (what `Driver::snapshot` reads).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub schemas: Names,
+    pub extensions: Names,
+}
+
+impl Scope {
+    /// Every non-system schema and every extension but plpgsql (every database has it): what
+    /// a database built from nothing by the migration set contains.
+    pub fn everything() -> Scope {
+        Scope {
+            schemas: Names::All,
+            extensions: Names::All,
+        }
+    }
+
+    /// Whether the objects of schema `name` (not the managed one) are read: never a system
+    /// schema's.
+    pub fn covers_schema(&self, name: &str) -> bool {
+        !is_system_schema(name) && self.schemas.contains(name)
+    }
+
+    /// Whether extension `name` is read: never plpgsql.
+    pub fn covers_extension(&self, name: &str) -> bool {
+        name != "plpgsql" && self.extensions.contains(name)
+    }
+}
+
+/// PostgreSQL's own schemas: `pg_catalog`, `information_schema`, `pg_toast*`, `pg_temp*`.
+pub fn is_system_schema(name: &str) -> bool {
+    name == "pg_catalog"
+        || name == "information_schema"
+        || name.starts_with("pg_toast")
+        || name.starts_with("pg_temp")
+}
+
+impl Schema {
+    /// Exactly the schemas and extensions this (expected) snapshot covers: read a live
+    /// database with it, and its unrelated schemas and extensions are no differences.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            schemas: Names::Only(self.schemas.clone()),
+            extensions: Names::Only(self.extensions.keys().cloned().collect()),
+        }
+    }
 }
 
 impl fmt::Display for Column {
@@ -201,9 +302,36 @@ fn diff_maps<V: PartialEq>(
     }
 }
 
-/// Every difference between `expected` and `actual`, object by object.
+/// Every difference between `expected` and `actual`, object by object: schemas and
+/// extensions first, then tables, columns, constraints, indexes, triggers, views, routines and
+/// sequences (those of other schemas with their qualified names).
 pub fn diff(expected: &Schema, actual: &Schema) -> Vec<Difference> {
     let mut out = Vec::new();
+    for (name, change) in expected
+        .schemas
+        .difference(&actual.schemas)
+        .map(|n| (n, "missing"))
+        .chain(
+            actual
+                .schemas
+                .difference(&expected.schemas)
+                .map(|n| (n, "extra")),
+        )
+    {
+        out.push(Difference {
+            object: format!("schema {name}"),
+            change,
+            expected: None,
+            actual: None,
+        });
+    }
+    diff_maps(
+        "extension",
+        &expected.extensions,
+        &actual.extensions,
+        Extension::to_string,
+        &mut out,
+    );
     let summary = |t: &Table| format!("{} columns", t.columns.len());
     let mut only_tables = |e: &BTreeMap<String, Table>, a: &BTreeMap<String, Table>| {
         let e2: BTreeMap<String, Table> = e
@@ -345,6 +473,158 @@ mod tests {
                 "index ix is missing (expected UNIQUE ON users (email))",
                 "trigger tr is extra (CREATE TRIGGER tr)",
             ]
+        );
+    }
+
+    fn names(list: &[&str]) -> Names {
+        Names::Only(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn extension(schema: Option<&str>, version: &str) -> Extension {
+        Extension {
+            schema: schema.map(str::to_string),
+            version: version.into(),
+        }
+    }
+
+    #[test]
+    fn everything_is_every_user_schema_and_extension_and_nothing_of_the_system() {
+        let all = Scope::everything();
+        for schema in ["tools", "public", "tenant_b", "pg_tools"] {
+            assert!(all.covers_schema(schema), "{schema}");
+        }
+        for schema in [
+            "pg_catalog",
+            "information_schema",
+            "pg_toast",
+            "pg_toast_temp_3",
+            "pg_temp_3",
+        ] {
+            assert!(!all.covers_schema(schema), "{schema}");
+        }
+        assert!(all.covers_extension("pgcrypto"));
+        assert!(!all.covers_extension("plpgsql"));
+        // The default scope is the managed schema alone.
+        let none = Scope::default();
+        assert!(!none.covers_schema("tools"));
+        assert!(!none.covers_extension("pgcrypto"));
+    }
+
+    #[test]
+    fn a_schemas_scope_is_exactly_what_it_covers() {
+        let mut s = Schema::default();
+        s.schemas.insert("tools".into());
+        s.schemas.insert("empty_helper".into());
+        s.extensions
+            .insert("pgcrypto".into(), extension(Some("tools"), "1.3"));
+        s.routines
+            .insert("tools.version()".into(), "CREATE FUNCTION …".into());
+        let scope = s.scope();
+        assert_eq!(scope.schemas, names(&["empty_helper", "tools"]));
+        assert_eq!(scope.extensions, names(&["pgcrypto"]));
+        assert!(scope.covers_schema("tools") && scope.covers_schema("empty_helper"));
+        assert!(!scope.covers_schema("tenant_b"));
+        assert!(!scope.covers_extension("pg_trgm"));
+        // Nothing outside the managed schema: nothing else is read.
+        assert_eq!(Schema::default().scope(), Scope::default());
+    }
+
+    #[test]
+    fn schemas_extensions_and_qualified_objects_are_named() {
+        let mut e = Schema::default();
+        e.schemas.extend(["tools".to_string(), "audit".to_string()]);
+        e.extensions
+            .insert("pgcrypto".into(), extension(None, "1.3"));
+        e.extensions
+            .insert("citext".into(), extension(Some("tools"), "1.6"));
+        e.extensions.insert("hstore".into(), extension(None, "1.8"));
+        e.tables
+            .insert("tools.t".into(), table(&[("id", "integer", true)]));
+        e.views
+            .insert("tools.v".into(), "SELECT t.id FROM tools.t".into());
+        e.routines.insert(
+            "tools.version()".into(),
+            "CREATE OR REPLACE FUNCTION tools.version() RETURNS text LANGUAGE sql AS $$ SELECT '1' $$"
+                .into(),
+        );
+        let mut a = e.clone();
+        a.schemas.remove("audit");
+        a.schemas.insert("tenant_b".into());
+        a.extensions.remove("hstore");
+        a.extensions
+            .insert("pgcrypto".into(), extension(None, "1.2"));
+        a.extensions.insert("citext".into(), extension(None, "1.6"));
+        a.tables.insert(
+            "tools.t".into(),
+            table(&[("id", "integer", true), ("note", "text", false)]),
+        );
+        a.views.insert(
+            "tools.v".into(),
+            "SELECT t.id FROM tools.t WHERE t.id > 0".into(),
+        );
+        a.routines.insert(
+            "tools.version()".into(),
+            "CREATE OR REPLACE FUNCTION tools.version() RETURNS text LANGUAGE sql AS $$ SELECT '2' $$"
+                .into(),
+        );
+        a.routines.insert(
+            "tools.extra()".into(),
+            "CREATE FUNCTION tools.extra()".into(),
+        );
+        let d: Vec<String> = diff(&e, &a).iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            d,
+            vec![
+                "schema audit is missing",
+                "schema tenant_b is extra",
+                "extension citext: expected version 1.6 in schema tools, found version 1.6 in the managed schema",
+                "extension hstore is missing (expected version 1.8 in the managed schema)",
+                "extension pgcrypto: expected version 1.3 in the managed schema, found version 1.2 in the managed schema",
+                "column tools.t.note is extra (text)",
+                "view tools.v: expected SELECT t.id FROM tools.t, found SELECT t.id FROM tools.t WHERE t.id > 0",
+                "routine tools.version(): expected CREATE OR REPLACE FUNCTION tools.version() RETURNS text LANGUAGE sql AS $$ SELECT '1' $$, \
+                 found CREATE OR REPLACE FUNCTION tools.version() RETURNS text LANGUAGE sql AS $$ SELECT '2' $$",
+                "routine tools.extra() is extra (CREATE FUNCTION tools.extra())",
+            ]
+        );
+        let missing = diff(&e, &a);
+        assert_eq!(
+            (missing[0].change, &missing[0].expected, &missing[0].actual),
+            ("missing", &None, &None)
+        );
+    }
+
+    #[test]
+    fn a_snapshot_without_other_schemas_serializes_as_before() {
+        let mut s = Schema::default();
+        s.tables
+            .insert("users".into(), table(&[("id", "INTEGER", true)]));
+        let json = serde_json::to_value(&s).expect("serializes");
+        let keys: BTreeSet<&str> = json
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from([
+                "tables",
+                "indexes",
+                "triggers",
+                "views",
+                "routines",
+                "sequences"
+            ])
+        );
+        s.schemas.insert("tools".into());
+        s.extensions
+            .insert("pgcrypto".into(), extension(Some("tools"), "1.3"));
+        let json = serde_json::to_value(&s).expect("serializes");
+        assert_eq!(json["schemas"], serde_json::json!(["tools"]));
+        assert_eq!(
+            json["extensions"]["pgcrypto"],
+            serde_json::json!({"schema": "tools", "version": "1.3"})
         );
     }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::core::guard::Object;
-use crate::core::schema::Schema;
+use crate::core::schema::{Schema, Scope};
 use crate::core::set::Dialect;
 use crate::error::{DbError, Error, Result};
 use url::DatabaseUrl;
@@ -90,6 +90,13 @@ pub trait Driver {
 
     /// The normalized schema, without the named tables (ferry's own and the marker's).
     fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError>;
+
+    /// The normalized schema with the other schemas and the extensions `scope` names: their
+    /// objects keyed `schema.name`. A dialect with one schema (SQLite: `main`) has nothing
+    /// else to read, and this is [`Driver::snapshot`].
+    fn snapshot_in(&mut self, skip: &[&str], _scope: &Scope) -> Result<Schema, DbError> {
+        self.snapshot(skip)
+    }
 
     /// The column definition of an auto-numbered primary key (for ferry_history).
     fn serial_primary_key(&self) -> &'static str {

@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use super::url::redact;
 use super::{Driver, Framing, OpenOptions, Rows, quote};
 use crate::core::guard::Object;
-use crate::core::schema::{Column, Schema, Table, normalize_sql};
+use crate::core::schema::{Column, Extension, Names, Schema, Scope, Table, normalize_sql};
 use crate::core::set::{Dialect, valid_identifier};
 use crate::error::{DbError, Error, Result};
 
@@ -932,36 +932,100 @@ impl Driver for Postgres {
     }
 
     fn snapshot(&mut self, skip: &[&str]) -> Result<Schema, DbError> {
+        self.snapshot_in(skip, &Scope::default())
+    }
+
+    fn snapshot_in(&mut self, skip: &[&str], scope: &Scope) -> Result<Schema, DbError> {
         let mut schema = Schema::default();
-        let Some(ns) = self.current_schema()? else {
-            return Ok(schema); // the schema does not exist: nothing in it
+        // The managed schema's objects keep bare names; `None`: it does not exist (nothing in it).
+        let managed = self.current_schema()?;
+        let ns = managed.clone().unwrap_or_else(|| self.schema.clone());
+        let mut spaces: Vec<String> = managed.iter().cloned().collect();
+        for r in self.fetch(
+            "SELECT n.nspname::text, CASE WHEN EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid) \
+               OR EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = n.oid) \
+               OR EXISTS (SELECT 1 FROM pg_type t WHERE t.typnamespace = n.oid) THEN 't' ELSE 'f' END \
+             FROM pg_namespace n ORDER BY 1",
+            &[],
+        )? {
+            let name = cell(&r, 0);
+            // Every database starts with an empty `public`: reading everything, it is nothing made.
+            let untouched_public = name == "public" && cell(&r, 1) == "f";
+            if name == ns
+                || !scope.covers_schema(&name)
+                || (scope.schemas == Names::All && untouched_public)
+            {
+                continue;
+            }
+            schema.schemas.insert(name.clone());
+            spaces.push(name);
+        }
+
+        for r in self.fetch(
+            "SELECT e.extname::text, n.nspname::text, e.extversion::text \
+             FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace",
+            &[],
+        )? {
+            let name = cell(&r, 0);
+            if scope.covers_extension(&name) {
+                let at = cell(&r, 1);
+                schema.extensions.insert(
+                    name,
+                    Extension {
+                        schema: (at != ns).then_some(at),
+                        version: cell(&r, 2),
+                    },
+                );
+            }
+        }
+        if spaces.is_empty() {
+            return Ok(schema);
+        }
+
+        // `name` in the managed schema, `schema.name` in another one.
+        let key = |space: &str, name: &str| {
+            if managed.as_deref() == Some(space) {
+                name.to_string()
+            } else {
+                format!("{space}.{name}")
+            }
         };
         let skipped = |t: &str| skip.contains(&t);
         let strip = |s: &str| normalize_sql(&unqualify(s, &ns));
+        // Relations an extension owns are its own, as its functions and types are.
+        let not_of_extension = |alias: &str| {
+            format!(
+                "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass \
+                 AND e.objid = {alias}.oid AND e.deptype = 'e')"
+            )
+        };
 
         for r in self.fetch(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')",
-            &[&ns],
+            &format!(
+                "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p') AND {}",
+                not_of_extension("c")
+            ),
+            &[&spaces],
         )? {
-            let name = cell(&r, 0);
+            let name = key(&cell(&r, 0), &cell(&r, 1));
             if !skipped(&name) {
                 schema.tables.insert(name, Table::default());
             }
         }
 
         for r in self.fetch(
-            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), \
+            "SELECT n.nspname::text, c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), \
              CASE WHEN a.attnotnull THEN 't' ELSE 'f' END, pg_get_expr(d.adbin, d.adrelid), \
              a.attidentity::text, a.attgenerated::text \
              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped",
-            &[&ns],
+             WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&spaces],
         )? {
-            let Some(table) = schema.tables.get_mut(&cell(&r, 0)) else { continue };
-            let expression = r.get(4).cloned().flatten().map(|e| strip(&e));
-            let default = match (cell(&r, 5).as_str(), cell(&r, 6).as_str()) {
+            let Some(table) = schema.tables.get_mut(&key(&cell(&r, 0), &cell(&r, 1))) else { continue };
+            let expression = r.get(5).cloned().flatten().map(|e| strip(&e));
+            let default = match (cell(&r, 6).as_str(), cell(&r, 7).as_str()) {
                 ("a", _) => Some("GENERATED ALWAYS AS IDENTITY".to_string()),
                 ("d", _) => Some("GENERATED BY DEFAULT AS IDENTITY".to_string()),
                 (_, "s") => expression.map(|e| format!("GENERATED ALWAYS AS ({e}) STORED")),
@@ -969,10 +1033,10 @@ impl Driver for Postgres {
                 _ => expression,
             };
             table.columns.insert(
-                cell(&r, 1),
+                cell(&r, 2),
                 Column {
-                    data_type: strip(&cell(&r, 2)),
-                    not_null: cell(&r, 3) == "t",
+                    data_type: strip(&cell(&r, 3)),
+                    not_null: cell(&r, 4) == "t",
                     default,
                 },
             );
@@ -981,78 +1045,91 @@ impl Driver for Postgres {
         // Primary, foreign, unique, check and exclusion constraints (not PostgreSQL 18's
         // NOT NULL constraints: the columns carry those).
         for r in self.fetch(
-            "SELECT c.relname::text, con.conname::text, pg_get_constraintdef(con.oid, true) \
+            "SELECT n.nspname::text, c.relname::text, con.conname::text, pg_get_constraintdef(con.oid, true) \
              FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND con.contype IN ('p', 'f', 'u', 'c', 'x')",
-            &[&ns],
+             WHERE n.nspname = ANY($1) AND con.contype IN ('p', 'f', 'u', 'c', 'x')",
+            &[&spaces],
         )? {
-            if let Some(table) = schema.tables.get_mut(&cell(&r, 0)) {
-                table.constraints.insert(cell(&r, 1), strip(&cell(&r, 2)));
+            if let Some(table) = schema.tables.get_mut(&key(&cell(&r, 0), &cell(&r, 1))) {
+                table.constraints.insert(cell(&r, 2), strip(&cell(&r, 3)));
             }
         }
 
         // Indexes that do not back a constraint.
         for r in self.fetch(
-            "SELECT i.relname::text, t.relname::text, pg_get_indexdef(i.oid) \
-             FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
-             JOIN pg_namespace n ON n.oid = t.relnamespace \
-             WHERE n.nspname = $1 AND NOT EXISTS (SELECT 1 FROM pg_constraint con \
-               WHERE con.conindid = i.oid AND con.conrelid = t.oid AND con.contype IN ('p', 'u', 'x'))",
-            &[&ns],
+            &format!(
+                "SELECT n.nspname::text, i.relname::text, t.relname::text, pg_get_indexdef(i.oid) \
+                 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
+                 JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 WHERE n.nspname = ANY($1) AND {} AND NOT EXISTS (SELECT 1 FROM pg_constraint con \
+                   WHERE con.conindid = i.oid AND con.conrelid = t.oid AND con.contype IN ('p', 'u', 'x'))",
+                not_of_extension("t")
+            ),
+            &[&spaces],
         )? {
-            if !skipped(&cell(&r, 1)) {
-                schema.indexes.insert(cell(&r, 0), strip(&cell(&r, 2)));
+            let space = cell(&r, 0);
+            if !skipped(&key(&space, &cell(&r, 2))) {
+                schema.indexes.insert(key(&space, &cell(&r, 1)), strip(&cell(&r, 3)));
             }
         }
 
         for r in self.fetch(
-            "SELECT t.tgname::text, c.relname::text, pg_get_triggerdef(t.oid) \
-             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND NOT t.tgisinternal",
-            &[&ns],
+            &format!(
+                "SELECT n.nspname::text, t.tgname::text, c.relname::text, pg_get_triggerdef(t.oid) \
+                 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = ANY($1) AND NOT t.tgisinternal AND {}",
+                not_of_extension("c")
+            ),
+            &[&spaces],
         )? {
-            let table = cell(&r, 1);
+            let table = key(&cell(&r, 0), &cell(&r, 2));
             if !skipped(&table) {
                 // Trigger names are unique per table only.
-                schema.triggers.insert(format!("{} on {table}", cell(&r, 0)), strip(&cell(&r, 2)));
+                schema.triggers.insert(format!("{} on {table}", cell(&r, 1)), strip(&cell(&r, 3)));
             }
         }
 
         for r in self.fetch(
-            "SELECT c.relname::text, c.relkind::text, pg_get_viewdef(c.oid, true) \
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relkind IN ('v', 'm')",
-            &[&ns],
+            &format!(
+                "SELECT n.nspname::text, c.relname::text, c.relkind::text, pg_get_viewdef(c.oid, true) \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = ANY($1) AND c.relkind IN ('v', 'm') AND {}",
+                not_of_extension("c")
+            ),
+            &[&spaces],
         )? {
-            let kind = if cell(&r, 1) == "m" {
+            let kind = if cell(&r, 2) == "m" {
                 "MATERIALIZED VIEW AS "
             } else {
                 ""
             };
             schema.views.insert(
-                cell(&r, 0),
-                format!("{kind}{}", normalize_sql(&cell(&r, 2))),
+                key(&cell(&r, 0), &cell(&r, 1)),
+                format!("{kind}{}", normalize_sql(&cell(&r, 3))),
             );
         }
 
         // Functions and procedures (not aggregates, not those of an extension). Only the
         // header is unqualified: the body is the author's text.
         for r in self.fetch(
-            "SELECT p.proname::text || '(' || pg_get_function_identity_arguments(p.oid) || ')', pg_get_functiondef(p.oid) \
+            "SELECT n.nspname::text, p.proname::text || '(' || pg_get_function_identity_arguments(p.oid) || ')', pg_get_functiondef(p.oid) \
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-             WHERE n.nspname = $1 AND p.prokind IN ('f', 'p', 'w') \
+             WHERE n.nspname = ANY($1) AND p.prokind IN ('f', 'p', 'w') \
              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')",
-            &[&ns],
+            &[&spaces],
         )? {
-            let definition = cell(&r, 1);
+            let definition = cell(&r, 2);
             let body = definition.find('$').unwrap_or(definition.len());
             let (header, body) = definition.split_at(body);
-            schema.routines.insert(cell(&r, 0), normalize_sql(&format!("{}{body}", unqualify(header, &ns))));
+            schema.routines.insert(
+                key(&cell(&r, 0), &cell(&r, 1)),
+                normalize_sql(&format!("{}{body}", unqualify(header, &ns))),
+            );
         }
 
         // Enum and domain types live with the routines.
         for r in self.fetch(
-            "SELECT t.typname::text, CASE t.typtype \
+            "SELECT n.nspname::text, t.typname::text, CASE t.typtype \
                WHEN 'e' THEN 'ENUM (' || (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) \
                  FROM pg_enum e WHERE e.enumtypid = t.oid) || ')' \
                ELSE 'DOMAIN ' || format_type(t.typbasetype, t.typtypmod) \
@@ -1061,41 +1138,52 @@ impl Driver for Postgres {
                  || coalesce((SELECT ' ' || string_agg(pg_get_constraintdef(c.oid, true), ' ' ORDER BY c.conname) \
                    FROM pg_constraint c WHERE c.contypid = t.oid), '') END \
              FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
-             WHERE n.nspname = $1 AND t.typtype IN ('e', 'd') \
+             WHERE n.nspname = ANY($1) AND t.typtype IN ('e', 'd') \
              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')",
-            &[&ns],
+            &[&spaces],
         )? {
-            schema.routines.insert(format!("type {}", cell(&r, 0)), strip(&cell(&r, 1)));
+            schema
+                .routines
+                .insert(format!("type {}", key(&cell(&r, 0), &cell(&r, 1))), strip(&cell(&r, 2)));
         }
 
         // Sequences: type, increment, bounds, start, cycle and the column owning them.
         for r in self.fetch(
-            "SELECT c.relname::text, format_type(s.seqtypid, NULL), s.seqincrement::text, s.seqmin::text, \
-             s.seqmax::text, s.seqstart::text, CASE WHEN s.seqcycle THEN ' CYCLE' ELSE '' END, \
-             t.relname::text, a.attname::text \
-             FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-             LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid \
-               AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
-             LEFT JOIN pg_class t ON t.oid = d.refobjid \
-             LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
-             WHERE n.nspname = $1",
-            &[&ns],
+            &format!(
+                "SELECT n.nspname::text, c.relname::text, format_type(s.seqtypid, NULL), s.seqincrement::text, \
+                 s.seqmin::text, s.seqmax::text, s.seqstart::text, CASE WHEN s.seqcycle THEN ' CYCLE' ELSE '' END, \
+                 tn.nspname::text, t.relname::text, a.attname::text \
+                 FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid \
+                   AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
+                 LEFT JOIN pg_class t ON t.oid = d.refobjid \
+                 LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace \
+                 LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+                 WHERE n.nspname = ANY($1) AND {}",
+                not_of_extension("c")
+            ),
+            &[&spaces],
         )? {
-            let owner = cell(&r, 7);
-            if skipped(&owner) {
-                continue;
-            }
-            let owned = if owner.is_empty() { String::new() } else { format!(" OWNED BY {owner}.{}", cell(&r, 8)) };
+            let owner = cell(&r, 9);
+            let owned = if owner.is_empty() {
+                String::new()
+            } else {
+                let owner = key(&cell(&r, 8), &owner);
+                if skipped(&owner) {
+                    continue;
+                }
+                format!(" OWNED BY {owner}.{}", cell(&r, 10))
+            };
             schema.sequences.insert(
-                cell(&r, 0),
+                key(&cell(&r, 0), &cell(&r, 1)),
                 format!(
                     "AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {}{}{owned}",
-                    cell(&r, 1),
                     cell(&r, 2),
                     cell(&r, 3),
                     cell(&r, 4),
                     cell(&r, 5),
-                    cell(&r, 6)
+                    cell(&r, 6),
+                    cell(&r, 7)
                 ),
             );
         }
