@@ -426,7 +426,9 @@ impl<'a> Runner<'a> {
         };
         self.taken = self.driver.backup(dir).map_err(|e| Error::Io {
             path: "backup".into(),
-            message: format!("{e} (pass --backup-dir DIR to write it elsewhere, or --no-backup)"),
+            message: format!(
+                "{e}. To go on, pass --backup-dir DIR on a disk with room for a copy of the database, or --no-backup"
+            ),
         })?;
         Ok(())
     }
