@@ -556,11 +556,14 @@ fn crash_point(point: &str, label: &str) {
 /// Executes a script segment by segment, evaluating guards against the live database as it
 /// goes; returns the guards whose blocks were skipped.
 pub fn run_script(driver: &mut dyn Driver, sql: &str) -> Result<Vec<String>, DbError> {
-    let script = guard::parse(sql).map_err(|e| DbError::new(format!("guard directive: {e}")))?;
+    let script = guard::parse(sql).map_err(|e| DbError::new(format!("script: {e}")))?;
     let mut skipped = Vec::new();
     for segment in script.segments {
         match segment {
             Segment::Plain(text) => driver.execute(text)?,
+            Segment::CopyIn {
+                statement, data, ..
+            } => driver.copy_in(statement, data)?,
             Segment::Guarded {
                 condition, body, ..
             } => {
