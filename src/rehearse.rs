@@ -279,6 +279,10 @@ impl Driver for Savepoints<'_> {
         self.inner.execute(script)
     }
 
+    fn copy_in(&mut self, statement: &str, data: &str) -> Result<(), DbError> {
+        self.inner.copy_in(statement, data)
+    }
+
     fn begin(&mut self) -> Result<(), DbError> {
         self.inner.execute(&format!("SAVEPOINT {SAVEPOINT}"))
     }

@@ -185,7 +185,7 @@ pub fn render(
         let segments = match work.sql {
             Some(sql) => {
                 guard::parse(sql)
-                    .map_err(|e| Error::Unsupported(format!("{label}: guard directive: {e}")))?
+                    .map_err(|e| Error::Unsupported(format!("{label}: {e}")))?
                     .segments
             }
             None => Vec::new(),
@@ -258,13 +258,14 @@ pub fn render(
                 out.sql(sql);
             }
             for segment in &segments {
-                batches.push(
-                    match segment {
-                        Segment::Plain(text) => text,
-                        Segment::Guarded { body, .. } => body,
-                    }
-                    .to_string(),
-                );
+                batches.push(match segment {
+                    Segment::Plain(text) => text.to_string(),
+                    Segment::Guarded { body, .. } => body.to_string(),
+                    // The statement, then its rows through COPY: shown as psql reads them.
+                    Segment::CopyIn {
+                        statement, data, ..
+                    } => format!("{statement}\n{data}\\.\n"),
+                });
             }
             if work.sql.is_some() {
                 out.comment(
@@ -381,7 +382,16 @@ impl Script {
     /// A migration file as written, terminated so the next statement cannot run into it.
     fn sql(&mut self, sql: &str) {
         self.raw(sql);
-        if !terminated(sql) {
+        // A script that ends in COPY data (and perhaps `\unrestrict`) is complete as it is.
+        let last = guard::parse(sql)
+            .ok()
+            .and_then(|s| s.segments.last().cloned());
+        let complete = match last {
+            Some(Segment::CopyIn { .. }) => true,
+            Some(Segment::Plain(text)) => terminated(text),
+            _ => terminated(sql),
+        };
+        if !complete {
             self.text.push_str(";\n");
         }
     }

@@ -427,7 +427,9 @@ impl<'a> Runner<'a> {
         };
         self.taken = self.driver.backup(dir).map_err(|e| Error::Io {
             path: "backup".into(),
-            message: format!("{e} (pass --backup-dir DIR to write it elsewhere, or --no-backup)"),
+            message: format!(
+                "{e}. To go on, pass --backup-dir DIR on a disk with room for a copy of the database, or --no-backup"
+            ),
         })?;
         Ok(())
     }
@@ -578,11 +580,14 @@ fn crash_point(point: &str, label: &str) {
 /// Executes a script segment by segment, evaluating guards against the live database as it
 /// goes; returns the guards whose blocks were skipped.
 pub fn run_script(driver: &mut dyn Driver, sql: &str) -> Result<Vec<String>, DbError> {
-    let script = guard::parse(sql).map_err(|e| DbError::new(format!("guard directive: {e}")))?;
+    let script = guard::parse(sql).map_err(|e| DbError::new(format!("script: {e}")))?;
     let mut skipped = Vec::new();
     for segment in script.segments {
         match segment {
             Segment::Plain(text) => driver.execute(text)?,
+            Segment::CopyIn {
+                statement, data, ..
+            } => driver.copy_in(statement, data)?,
             Segment::Guarded {
                 condition, body, ..
             } => {

@@ -179,6 +179,9 @@ impl Driver for Private {
     fn execute(&mut self, script: &str) -> Result<(), DbError> {
         self.0.execute(script)
     }
+    fn copy_in(&mut self, statement: &str, data: &str) -> Result<(), DbError> {
+        self.0.copy_in(statement, data)
+    }
     fn begin(&mut self) -> Result<(), DbError> {
         self.0.begin()
     }

@@ -640,6 +640,102 @@ fn a_verified_backup_comes_before_the_first_write() {
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 1);
 }
 
+/// Runs `ferry` with writes past `blocks` 512-byte blocks failing with EFBIG (RLIMIT_FSIZE,
+/// SIGXFSZ ignored): a disk that fills up, for every file the process writes.
+fn ferry_on_a_full_disk(blocks: u32, args: &[&str]) -> Run {
+    let script = format!("trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\"");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("FERRY_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("FERRY_MIGRATIONS")
+        .output()
+        .expect("sh runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A backup that cannot complete (here: the disk fills up half-way through the copy) removes
+/// its partial file and journal, says nothing was changed and what to do, and leaves the
+/// database as it was; a completed, verified backup stays.
+#[test]
+fn a_backup_that_fails_leaves_nothing_behind() {
+    let db = TestDb::new(Dialect::Sqlite);
+    let path = db.path.clone().unwrap();
+    let dir = path.parent().unwrap().to_path_buf();
+    seeded_fixture(&db.url, 5);
+    // About 4 MB of rows, far past the 1 MB the copy may write.
+    db.exec(
+        "CREATE TABLE padding(b BLOB);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40)
+         INSERT INTO padding SELECT randomblob(100000) FROM n;",
+    );
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        size > 4_000_000,
+        "the database is larger than the limit: {size}"
+    );
+    assert_eq!(files_in(&dir), ["app.db"]);
+    let before = db.fingerprint();
+    let limit = 2048; // blocks of 512 bytes: 1 MB
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let backup_dir = elsewhere.path().to_str().unwrap().to_string();
+    let cases: [&[&str]; 2] = [&["--backup-dir", &backup_dir], &[]];
+    for extra in cases {
+        let mut args = vec!["upgrade", "-d", &db.url];
+        args.extend_from_slice(extra);
+        let run = ferry_on_a_full_disk(limit, &args).expect(2);
+        for words in [
+            "the backup",
+            "failed",
+            "nothing was changed",
+            "no partial backup was left",
+            "--backup-dir DIR",
+            "--no-backup",
+        ] {
+            assert!(run.stderr.contains(words), "{words:?} in: {}", run.stderr);
+        }
+        assert_eq!(db.fingerprint(), before, "the database is unchanged");
+        assert_eq!(files_in(&dir), ["app.db"], "nothing beside the database");
+        assert!(
+            files_in(elsewhere.path()).is_empty(),
+            "nothing in the backup directory"
+        );
+    }
+
+    // With room, the same run keeps its verified backup.
+    let run = ferry(&[
+        "upgrade",
+        "--json",
+        "--backup-dir",
+        &backup_dir,
+        "-d",
+        &db.url,
+    ])
+    .expect(0)
+    .json();
+    let kept = run["backup"]["path"].as_str().expect("a backup path");
+    assert_eq!(files_in(elsewhere.path()).len(), 1);
+    assert!(std::path::Path::new(kept).exists());
+}
+
 /// The read-only commands report what they should; `stamp` moves the version table only.
 #[test]
 fn stamp_current_heads_history_and_plan() {

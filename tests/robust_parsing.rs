@@ -596,8 +596,8 @@ fn plain_line() -> impl Strategy<Value = String> {
         "[^\n]{0,40}",
         "[ -~]{0,40}",
     ]
-    .prop_filter("a plain line is not a directive", |l| {
-        !l.contains('\n') && !l.trim().starts_with("-- ferry:")
+    .prop_filter("a plain line is neither a directive nor a psql line", |l| {
+        !l.contains('\n') && !l.trim().starts_with("-- ferry:") && !l.trim().starts_with('\\')
     })
 }
 
@@ -1069,6 +1069,12 @@ fn is_directive(line: &str) -> bool {
     line.trim().starts_with("-- ferry:")
 }
 
+/// A psql line the parse drops: `\restrict`, `\unrestrict`, a COPY's closing `\.`.
+fn is_dropped_psql(line: &str) -> bool {
+    let line = line.trim();
+    line == "\\." || line.starts_with("\\restrict") || line.starts_with("\\unrestrict")
+}
+
 fn without_whitespace(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
@@ -1090,12 +1096,29 @@ fn check_reconstruction(sql: &str) -> TestCaseResult {
     let mut guards = 0;
     let gap_ok = |gap: &str| {
         gap.split_inclusive('\n')
-            .all(|l| is_directive(l) || l.trim().is_empty())
+            .all(|l| is_directive(l) || is_dropped_psql(l) || l.trim().is_empty())
     };
-    for segment in &script.segments {
-        let text = match segment {
+    let pieces = script.segments.iter().flat_map(|s| match s {
+        Segment::CopyIn {
+            statement, data, ..
+        } => vec![
+            (s.clone(), true),
+            (Segment::Plain(statement), false),
+            (Segment::Plain(data), false),
+        ],
+        _ => vec![(s.clone(), true)],
+    });
+    for (segment, whole) in pieces {
+        let text = match &segment {
+            Segment::CopyIn { statement, .. } => {
+                prop_assert!(statement.starts_with("COPY") || statement.starts_with("copy"));
+                continue;
+            }
             Segment::Plain(t) => {
-                prop_assert!(!t.trim().is_empty(), "a whitespace-only plain segment");
+                prop_assert!(
+                    !whole || !t.trim().is_empty(),
+                    "a whitespace-only plain segment"
+                );
                 *t
             }
             Segment::Guarded {
@@ -1162,11 +1185,18 @@ fn check_reconstruction(sql: &str) -> TestCaseResult {
         .segments
         .iter()
         .map(|s| match s {
-            Segment::Plain(t) => *t,
-            Segment::Guarded { body, .. } => *body,
+            Segment::Plain(t) => t.to_string(),
+            Segment::Guarded { body, .. } => body.to_string(),
+            Segment::CopyIn {
+                statement, data, ..
+            } => format!("{statement}{data}"),
         })
         .collect();
-    let expected: String = lines.iter().filter(|l| !is_directive(l)).copied().collect();
+    let expected: String = lines
+        .iter()
+        .filter(|l| !is_directive(l) && !is_dropped_psql(l))
+        .copied()
+        .collect();
     prop_assert_eq!(without_whitespace(&kept), without_whitespace(&expected));
     prop_assert_eq!(script.is_guarded(), guards > 0);
     Ok(())
@@ -1199,6 +1229,75 @@ proptest! {
             })
             .collect();
         prop_assert_eq!(&script.segments, &want, "in {:?}", sql);
+        check_reconstruction(&sql)?;
+    }
+}
+
+/// A complete statement (or comment) after which the next line starts a new statement.
+fn statement_line() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "SELECT 1;",
+        "SET standard_conforming_strings = on;",
+        "SELECT pg_catalog.set_config('search_path', '', false);",
+        "INSERT INTO t VALUES ('COPY t FROM stdin;', E'\\\\', 'it''s');",
+        "CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN RETURN NEW; END; $$ LANGUAGE plpgsql;",
+        "CREATE FUNCTION g() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;",
+        "-- a comment; with 'quotes",
+        "/* a comment ' */",
+        "\\restrict k3y",
+        "",
+    ])
+    .prop_map(str::to_string)
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    /// A COPY block between statements keeps every row byte for byte, whatever it holds
+    /// (quotes, `$$`, `--`, directives, backslashes), up to the line `\.`.
+    #[test]
+    fn a_copy_block_keeps_its_rows(
+        before in prop::collection::vec(statement_line(), 0..4),
+        rows in prop::collection::vec("[^\n]{0,30}", 0..6),
+        after in prop::collection::vec(statement_line(), 0..4),
+        eol in eol(),
+    ) {
+        let rows: Vec<String> = rows
+            .into_iter()
+            .filter(|r| r.trim_end_matches('\r') != "\\.")
+            .collect();
+        let mut sql = String::new();
+        for l in &before {
+            sql.push_str(l);
+            sql.push_str(eol);
+        }
+        let line = before.len() + 1;
+        sql.push_str("COPY public.t (a, \"b;c\") FROM stdin;");
+        sql.push_str(eol);
+        let data: String = rows.iter().map(|r| format!("{r}{eol}")).collect();
+        sql.push_str(&data);
+        sql.push_str("\\.");
+        sql.push_str(eol);
+        for l in &after {
+            sql.push_str(l);
+            sql.push_str(eol);
+        }
+        let script = guard::parse(&sql);
+        prop_assert!(script.is_ok(), "{:?} refused: {:?}", sql, script);
+        let copies: Vec<Segment> = script
+            .unwrap()
+            .segments
+            .into_iter()
+            .filter(|s| matches!(s, Segment::CopyIn { .. }))
+            .collect();
+        prop_assert_eq!(
+            copies,
+            vec![Segment::CopyIn {
+                statement: "COPY public.t (a, \"b;c\") FROM stdin;",
+                data: &data,
+                line,
+            }]
+        );
         check_reconstruction(&sql)?;
     }
 }

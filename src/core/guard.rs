@@ -1,8 +1,18 @@
 //! Guard directives: `-- ferry:if-missing column t.c` … `-- ferry:end` make a block of a
 //! script run only when an object is missing (or present), so a step can be idempotent.
 //!
-//! Pure, and shared with build.rs. The SQL between directives is never split further: each
+//! Pure, and shared with build.rs. The SQL between directives is never split at `;`: each
 //! segment is executed as a whole script by the database.
+//!
+//! A plain `pg_dump` output is a psql script rather than pure SQL; the parse also accepts its
+//! two psql parts. A `COPY … FROM stdin;` statement and its rows up to the `\.` line become a
+//! [`Segment::CopyIn`], and `\restrict` / `\unrestrict` lines are skipped. Any other psql
+//! meta-command line is refused. These are found by a scan that follows SQL's quoting
+//! (`'…'`, `E'…'`, `"…"`, `` `…` ``, `$tag$…$tag$`, `--` and nested `/* */` comments), so a
+//! `COPY` or a backslash inside a string, a comment or a function body is left alone. Its
+//! limits: a meta-command is recognised only as the first thing on a line between statements
+//! (elsewhere the database reports it), and strings are read with
+//! `standard_conforming_strings` on (PostgreSQL's default, and what pg_dump sets).
 
 use std::fmt;
 
@@ -58,6 +68,16 @@ pub enum Segment<'a> {
         /// 1-based line of the directive, for messages.
         line: usize,
     },
+    /// `COPY … FROM stdin;` and the rows that follow it (PostgreSQL's text format, as pg_dump
+    /// writes them), up to the line `\.`, which is in neither part.
+    CopyIn {
+        /// The statement, from `COPY` to its `;`.
+        statement: &'a str,
+        /// Every row line, each with its end of line.
+        data: &'a str,
+        /// 1-based line where the statement starts, for messages.
+        line: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,17 +108,68 @@ pub fn parse(sql: &str) -> Result<Script<'_>, GuardError> {
     let mut open: Option<(Condition, usize, usize)> = None; // condition, body start, line
     let mut plain_start = 0;
     let mut offset = 0;
+    let mut scan = Scan::default();
+    // An open COPY … FROM stdin: statement start and end, start of its rows, its line.
+    let mut copy: Option<(usize, usize, usize, usize)> = None;
     for (index, raw) in sql.split_inclusive('\n').enumerate() {
         let line_no = index + 1;
         let start = offset;
         offset += raw.len();
-        let line = raw.trim();
-        let Some(directive) = line.strip_prefix(PREFIX) else {
-            continue;
-        };
         let err = |message: String| GuardError {
             line: line_no,
             message,
+        };
+        if let Some((from, to, data, line)) = copy {
+            if raw.trim_end_matches(['\n', '\r']) == "\\." {
+                segments.push(Segment::CopyIn {
+                    statement: &sql[from..to],
+                    data: &sql[data..start],
+                    line,
+                });
+                copy = None;
+                plain_start = offset;
+            }
+            continue;
+        }
+        let line = raw.trim();
+        let Some(directive) = line.strip_prefix(PREFIX) else {
+            if scan.between_statements() && line.starts_with('\\') {
+                let command = line.split_whitespace().next().unwrap_or(line);
+                if !matches!(command, "\\restrict" | "\\unrestrict") {
+                    return Err(err(format!(
+                        "`{command}` is a psql meta-command: ferry runs SQL, not psql scripts \
+                         (of psql's lines it accepts only pg_dump's COPY … FROM stdin data and \
+                         `\\restrict` / `\\unrestrict`); write it as SQL or remove it"
+                    )));
+                }
+                if let Some((_, _, opened)) = &open {
+                    return Err(err(format!(
+                        "`{command}` inside the guarded block opened on line {opened}: psql lines \
+                         cannot be guarded; put it outside the block"
+                    )));
+                }
+                push_plain(&mut segments, &sql[plain_start..start]);
+                plain_start = offset;
+                continue;
+            }
+            if let Some((from, semi, line)) = scan.line(sql, start, offset, line_no) {
+                let err = |message: String| GuardError { line, message };
+                if let Some((_, _, opened)) = &open {
+                    return Err(err(format!(
+                        "COPY … FROM stdin inside the guarded block opened on line {opened}: its \
+                         rows cannot be guarded; put it outside the block"
+                    )));
+                }
+                if !sql[semi + 1..offset].trim().is_empty() {
+                    return Err(err(
+                        "text after `COPY … FROM stdin;` on its line: the rows start on the next line"
+                            .into(),
+                    ));
+                }
+                push_plain(&mut segments, &sql[plain_start..from]);
+                copy = Some((from, semi + 1, offset, line));
+            }
+            continue;
         };
         let mut words = directive.split_whitespace();
         match words.next() {
@@ -144,6 +215,12 @@ pub fn parse(sql: &str) -> Result<Script<'_>, GuardError> {
             }
         }
     }
+    if let Some((_, _, _, line)) = copy {
+        return Err(GuardError {
+            line,
+            message: "the rows of this COPY … FROM stdin never end with a line `\\.`".into(),
+        });
+    }
     if let Some((_, _, line)) = open {
         return Err(GuardError {
             line,
@@ -152,6 +229,194 @@ pub fn parse(sql: &str) -> Result<Script<'_>, GuardError> {
     }
     push_plain(&mut segments, &sql[plain_start..]);
     Ok(Script { segments })
+}
+
+/// Where the SQL scan stands between lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Lex {
+    #[default]
+    Code,
+    /// Inside `'…'` (backslash escapes in `E'…'`), `"…"` or `` `…` ``.
+    Quoted { close: u8, backslashes: bool },
+    /// Inside `/* … */`, nested this deep.
+    Comment(usize),
+    /// Inside a `$tag$ … $tag$` body; the tag with its dollars.
+    Dollar(String),
+}
+
+/// A scan of SQL text, line by line, that knows where statements start and end.
+#[derive(Debug, Default)]
+struct Scan {
+    lex: Lex,
+    /// The byte offset and line of the current statement's first character.
+    statement: Option<(usize, usize)>,
+}
+
+/// A byte that may continue an identifier (a `$` after one is not a dollar quote).
+fn ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+impl Scan {
+    /// Outside every statement, string and comment: where a psql meta-command line would be.
+    fn between_statements(&self) -> bool {
+        self.lex == Lex::Code && self.statement.is_none()
+    }
+
+    /// Scans the line `sql[start..end]`; when a `COPY … FROM stdin` statement ends on it,
+    /// returns where the statement starts, where its `;` is, and its first line.
+    fn line(
+        &mut self,
+        sql: &str,
+        start: usize,
+        end: usize,
+        line_no: usize,
+    ) -> Option<(usize, usize, usize)> {
+        let bytes = sql.as_bytes();
+        let mut i = start;
+        while i < end {
+            let b = bytes[i];
+            let next = bytes.get(i + 1).copied().filter(|_| i + 1 < end);
+            match &mut self.lex {
+                Lex::Quoted { close, backslashes } => {
+                    if b == b'\\' && *backslashes {
+                        i += 1;
+                    } else if b == *close {
+                        if next == Some(*close) {
+                            i += 1;
+                        } else {
+                            self.lex = Lex::Code;
+                        }
+                    }
+                }
+                Lex::Comment(depth) => {
+                    if b == b'/' && next == Some(b'*') {
+                        *depth += 1;
+                        i += 1;
+                    } else if b == b'*' && next == Some(b'/') {
+                        *depth -= 1;
+                        i += 1;
+                        if *depth == 0 {
+                            self.lex = Lex::Code;
+                        }
+                    }
+                }
+                Lex::Dollar(tag) => match sql[i..end].find(tag.as_str()) {
+                    Some(at) => {
+                        i += at + tag.len();
+                        self.lex = Lex::Code;
+                        continue;
+                    }
+                    None => break,
+                },
+                Lex::Code => {
+                    if b.is_ascii_whitespace() {
+                    } else if b == b'-' && next == Some(b'-') {
+                        break;
+                    } else if b == b'/' && next == Some(b'*') {
+                        self.lex = Lex::Comment(1);
+                        i += 1;
+                    } else if b == b';' {
+                        if let Some((from, line)) = self.statement.take()
+                            && copy_from_stdin(&sql[from..i])
+                        {
+                            return Some((from, i, line));
+                        }
+                    } else {
+                        if self.statement.is_none() {
+                            self.statement = Some((i, line_no));
+                        }
+                        let after_ident = i > start && ident_byte(bytes[i - 1]);
+                        match b {
+                            b'\'' => {
+                                let e_prefix = after_ident
+                                    && matches!(bytes[i - 1], b'e' | b'E')
+                                    && (i < start + 2 || !ident_byte(bytes[i - 2]));
+                                self.lex = Lex::Quoted {
+                                    close: b,
+                                    backslashes: e_prefix,
+                                };
+                            }
+                            b'"' | b'`' => {
+                                self.lex = Lex::Quoted {
+                                    close: b,
+                                    backslashes: false,
+                                }
+                            }
+                            b'$' if !after_ident => {
+                                if let Some(tag) = dollar_tag(&sql[i..end]) {
+                                    i += tag.len();
+                                    self.lex = Lex::Dollar(tag.to_string());
+                                    continue;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
+/// The `$tag$` (or `$$`) that `text` starts with, if it starts with one.
+fn dollar_tag(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let mut j = 1;
+    while j < bytes.len() {
+        let b = bytes[j];
+        if b == b'$' {
+            return Some(&text[..=j]);
+        }
+        let ok = b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 || (j > 1 && b.is_ascii_digit());
+        if !ok {
+            return None;
+        }
+        j += 1;
+    }
+    None
+}
+
+/// Whether a statement (without its `;`) is `COPY … FROM STDIN`: its first word is COPY and,
+/// outside parentheses and quotes, FROM is followed by STDIN.
+fn copy_from_stdin(statement: &str) -> bool {
+    let bytes = statement.as_bytes();
+    let mut words: Vec<&str> = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_alphabetic() || b == b'_' {
+            let from = i;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            if depth == 0 {
+                words.push(&statement[from..i]);
+            }
+            continue;
+        }
+        match b {
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b'\'' | b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    words
+        .first()
+        .is_some_and(|w| w.eq_ignore_ascii_case("copy"))
+        && words
+            .windows(2)
+            .any(|w| w[0].eq_ignore_ascii_case("from") && w[1].eq_ignore_ascii_case("stdin"))
 }
 
 fn push_plain<'a>(segments: &mut Vec<Segment<'a>>, text: &'a str) {
@@ -284,6 +549,121 @@ mod tests {
             let e = parse(sql).unwrap_err();
             assert_eq!(e.line, line, "{sql}");
             assert!(e.message.contains(text), "{sql}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn copy_from_stdin_takes_its_rows_up_to_the_end_line() {
+        let sql = "SET x = 1;\n--\n-- Data\n--\n\nCOPY public.t (a, \"b c\") FROM stdin;\n1\tx\\ty\n2\t\\N\n\\.\n\nSELECT 2;\n";
+        let script = parse(sql).unwrap();
+        assert_eq!(
+            script.segments,
+            vec![
+                Segment::Plain("SET x = 1;\n--\n-- Data\n--\n\n"),
+                Segment::CopyIn {
+                    statement: "COPY public.t (a, \"b c\") FROM stdin;",
+                    data: "1\tx\\ty\n2\t\\N\n",
+                    line: 6,
+                },
+                Segment::Plain("\nSELECT 2;\n"),
+            ]
+        );
+        // Rows that look like SQL, directives or meta-commands are rows; CRLF ends too.
+        let sql = "copy t from STDIN ;\r\n-- ferry:end\r\n\\connect x\r\n\\.\r\n";
+        let Segment::CopyIn { data, line, .. } = &parse(sql).unwrap().segments[0] else {
+            panic!("expected a COPY")
+        };
+        assert_eq!((*data, *line), ("-- ferry:end\r\n\\connect x\r\n", 1));
+        // A statement over several lines, and an empty table.
+        let sql = "COPY t (a,\n  b)\n  FROM stdin WITH (FORMAT text);\n\\.\n";
+        assert_eq!(
+            parse(sql).unwrap().segments,
+            vec![Segment::CopyIn {
+                statement: "COPY t (a,\n  b)\n  FROM stdin WITH (FORMAT text);",
+                data: "",
+                line: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn copy_elsewhere_is_plain_sql() {
+        for sql in [
+            "COPY t TO stdout;\n",
+            "COPY (SELECT a FROM stdin) TO '/tmp/x';\n",
+            "SELECT 'COPY t FROM stdin;';\n",
+            "-- COPY t FROM stdin;\n",
+            "/* COPY t FROM stdin;\n */ SELECT 1;\n",
+            "CREATE FUNCTION f() RETURNS void AS $body$\nCOPY t FROM stdin;\n$body$ LANGUAGE sql;\n",
+            "SELECT E'it\\'s';\nCOPY_t FROM stdin;\n",
+        ] {
+            let script = parse(sql).unwrap();
+            assert_eq!(script.segments, vec![Segment::Plain(sql)], "{sql}");
+        }
+    }
+
+    #[test]
+    fn restrict_lines_are_skipped() {
+        let sql = "--\n\\restrict AbC123\n\nSET a = 1;\nCOPY t FROM stdin;\n1\n\\.\n\\unrestrict AbC123\n\n";
+        assert_eq!(
+            parse(sql).unwrap().segments,
+            vec![
+                Segment::Plain("--\n"),
+                Segment::Plain("\nSET a = 1;\n"),
+                Segment::CopyIn {
+                    statement: "COPY t FROM stdin;",
+                    data: "1\n",
+                    line: 5
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn other_meta_commands_are_refused_naming_the_line() {
+        let cases = [
+            (
+                "SELECT 1;\n\\connect other\n",
+                2,
+                "`\\connect` is a psql meta-command",
+            ),
+            (
+                "\\set ON_ERROR_STOP on\n",
+                1,
+                "ferry runs SQL, not psql scripts",
+            ),
+            ("  \\i other.sql\n", 1, "`\\i`"),
+            (
+                "-- ferry:if-missing table t\n\\restrict k\n-- ferry:end\n",
+                2,
+                "cannot be guarded",
+            ),
+            (
+                "-- ferry:if-missing table t\nCOPY t FROM stdin;\n\\.\n-- ferry:end\n",
+                2,
+                "cannot be guarded",
+            ),
+            ("x;\nCOPY t FROM stdin;\n1\n", 2, "never end with a line"),
+            (
+                "COPY t FROM stdin; SELECT 1;\n\\.\n",
+                1,
+                "rows start on the next line",
+            ),
+        ];
+        for (sql, line, text) in cases {
+            let e = parse(sql).unwrap_err();
+            assert_eq!(e.line, line, "{sql}");
+            assert!(e.message.contains(text), "{sql}: {}", e.message);
+        }
+        // Inside a statement, a string, a comment or a body, a backslash is the database's.
+        for sql in [
+            "SELECT\n\\x;\n",
+            "SELECT '\n\\connect x';\n",
+            "/*\n\\connect x\n*/\n",
+            "DO $$\n\\connect x\n$$;\n",
+            "SELECT \"a\n\\connect\";\n",
+        ] {
+            assert!(parse(sql).is_ok(), "{sql}");
         }
     }
 

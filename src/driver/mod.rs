@@ -45,6 +45,19 @@ pub trait Driver {
     /// Executes a whole script as the database's own batch (never split on `;` by ferry).
     fn execute(&mut self, script: &str) -> Result<(), DbError>;
 
+    /// Runs a `COPY … FROM STDIN` statement with its rows (PostgreSQL's text format, as
+    /// `pg_dump` writes them, without the closing `\.`), in the current transaction.
+    fn copy_in(&mut self, statement: &str, _data: &str) -> Result<(), DbError> {
+        Err(DbError {
+            message: format!(
+                "COPY … FROM stdin is PostgreSQL's (pg_dump's data format); {} cannot run it: \
+                 write the rows as INSERT statements in this dialect's script",
+                self.dialect().name()
+            ),
+            statement: Some(statement.lines().next().unwrap_or(statement).to_string()),
+        })
+    }
+
     fn begin(&mut self) -> Result<(), DbError>;
 
     /// Commits, after the dialect's integrity checks (SQLite: `PRAGMA foreign_key_check`).

@@ -14,6 +14,7 @@
 //! - Statements wait for row and table locks as PostgreSQL always does (`OpenOptions::
 //!   busy_timeout` is SQLite's); `options=-c lock_timeout=…` in the URL bounds that wait.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -843,6 +844,26 @@ impl Driver for Postgres {
         self.client
             .batch_execute(script)
             .map_err(|e| db_error(&e, Some(script)))
+    }
+
+    fn copy_in(&mut self, statement: &str, data: &str) -> Result<(), DbError> {
+        // The rows go through the COPY sub-protocol, never parsed as SQL: tabs, backslashes
+        // and `\N` keep their COPY meaning.
+        let mut writer = self
+            .client
+            .copy_in(statement)
+            .map_err(|e| db_error(&e, Some(statement)))?;
+        if let Err(e) = writer.write_all(data.as_bytes()) {
+            // The server's own error, if it sent one, comes with finishing.
+            return Err(match writer.finish() {
+                Err(server) => db_error(&server, Some(statement)),
+                Ok(_) => DbError::new(format!("sending the rows of a COPY: {e}")),
+            });
+        }
+        writer
+            .finish()
+            .map(|_| ())
+            .map_err(|e| db_error(&e, Some(statement)))
     }
 
     fn begin(&mut self) -> Result<(), DbError> {

@@ -538,33 +538,24 @@ impl Driver for Sqlite {
                 }
                 Err(e) => {
                     return Err(DbError::new(format!(
-                        "cannot create the backup {}: {e}",
+                        "cannot create the backup {}: {e}; nothing was changed",
                         candidate.display()
                     )));
                 }
             }
         };
-        let fail = |what: &str, e: &dyn std::fmt::Display| {
-            DbError::new(format!(
-                "the backup {} failed ({what}): {e}; nothing was changed",
+        if let Err((what, e)) = copy_and_verify(&self.conn, &path) {
+            // Whatever the copy left (a partial file, its journal) would only take the space
+            // that was missing: a backup that did not complete leaves nothing behind.
+            let removed = remove_with_companions(&path);
+            let left = match removed {
+                Ok(()) => "no partial backup was left".to_string(),
+                Err(leftover) => format!("remove the partial backup {leftover} by hand"),
+            };
+            return Err(DbError::new(format!(
+                "the backup {} failed ({what}): {e}; nothing was changed and {left}",
                 path.display()
-            ))
-        };
-        let mut copy = Connection::open(&path).map_err(|e| fail("open", &e))?;
-        {
-            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy)
-                .map_err(|e| fail("start", &e))?;
-            // -1: every page in one step, under one read lock, so the copy is consistent.
-            match backup.step(-1).map_err(|e| fail("copy", &e))? {
-                rusqlite::backup::StepResult::Done => {}
-                other => return Err(fail("copy", &format!("{other:?}"))),
-            }
-        }
-        let check: String = copy
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(|e| fail("verify", &e))?;
-        if check != "ok" {
-            return Err(fail("PRAGMA quick_check of the copy", &check));
+            )));
         }
         let restore = format!(
             "stop the application, then copy {} over {} (and remove any {}-wal / -journal file)",
@@ -573,6 +564,49 @@ impl Driver for Sqlite {
             db_path.display()
         );
         Ok(Some(Backup { path, restore }))
+    }
+}
+
+/// Copies the database into the new file at `path` with the online backup API and verifies
+/// the copy; `Err((stage, error))` when either does not complete.
+fn copy_and_verify(conn: &Connection, path: &Path) -> Result<(), (&'static str, String)> {
+    let mut copy = Connection::open(path).map_err(|e| ("open", e.to_string()))?;
+    {
+        let backup =
+            rusqlite::backup::Backup::new(conn, &mut copy).map_err(|e| ("start", e.to_string()))?;
+        // -1: every page in one step, under one read lock, so the copy is consistent.
+        match backup.step(-1).map_err(|e| ("copy", e.to_string()))? {
+            rusqlite::backup::StepResult::Done => {}
+            other => return Err(("copy", format!("{other:?}"))),
+        }
+    }
+    let check: String = copy
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(|e| ("verify", e.to_string()))?;
+    if check != "ok" {
+        return Err(("PRAGMA quick_check of the copy", check));
+    }
+    copy.close().map_err(|(_, e)| ("close", e.to_string()))
+}
+
+/// Removes a file that did not become a backup and every companion SQLite may have made
+/// beside it; `Err` names what could not be removed.
+fn remove_with_companions(path: &Path) -> Result<(), String> {
+    let mut left = Vec::new();
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => left.push(format!("{} ({e})", file.display())),
+        }
+    }
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(left.join(", "))
     }
 }
 
