@@ -16,7 +16,7 @@ use crate::core::graph::Graph;
 use crate::core::plan::{self, Plan, Step};
 use crate::core::release::Release;
 use crate::core::schema::{Schema, diff};
-use crate::core::set::MigrationSet;
+use crate::core::set::{Dialect, MigrationSet};
 use crate::core::state::Position;
 use crate::core::state::{MarkerReading, State};
 use crate::driver::url::DatabaseUrl;
@@ -69,6 +69,10 @@ pub struct CaseResult {
     pub duration_ms: u128,
     /// Every problem found, the first one first (empty when the case passed).
     pub problems: Vec<String>,
+    /// What the case saw that is intended and does not fail it: a table the chain drops, rows
+    /// of a `[test] may_lose_rows` table a step prunes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Where releases sit: each position once, with the versions that sit there, oldest first.
@@ -151,7 +155,11 @@ pub fn run(
             Err(e) => (vec![format!("fresh install: {e}")], None),
         };
         if let Some(i) = cases.iter().position(|c| *c == Case::Fresh) {
-            results.push((d, i, result(like, &cases[i], set, started, problems)));
+            results.push((
+                d,
+                i,
+                result(like, &cases[i], set, started, problems, Vec::new()),
+            ));
         }
         references.push(reference);
     }
@@ -169,16 +177,17 @@ pub fn run(
                     let Some(&(d, i)) = queue.get(k) else { break };
                     let like = &on[d];
                     let started = Instant::now();
+                    let mut notes = Vec::new();
                     let problems = match &references[d] {
                         None => vec![
                             "not run: the fresh install failed, so there is no schema to compare with"
                                 .to_string(),
                         ],
                         Some(reference) => context
-                            .case(like, &cases[i], reference)
+                            .case(like, &cases[i], reference, &mut notes)
                             .unwrap_or_else(|e| vec![e.to_string()]),
                     };
-                    let r = result(like, &cases[i], set, started, problems);
+                    let r = result(like, &cases[i], set, started, problems, notes);
                     if let Ok(mut done) = done.lock() {
                         done.push((d, i, r));
                     }
@@ -197,6 +206,7 @@ fn result(
     set: &MigrationSet,
     started: Instant,
     problems: Vec<String>,
+    notes: Vec<String>,
 ) -> CaseResult {
     CaseResult {
         dialect: like.dialect().name(),
@@ -204,6 +214,7 @@ fn result(
         ok: problems.is_empty(),
         duration_ms: started.elapsed().as_millis(),
         problems,
+        notes,
     }
 }
 
@@ -235,10 +246,16 @@ impl Context<'_> {
         Ok((problems, scratch.snapshot(self.set)?))
     }
 
-    fn case(&self, like: &DatabaseUrl, case: &Case, reference: &Schema) -> Result<Vec<String>> {
+    fn case(
+        &self,
+        like: &DatabaseUrl,
+        case: &Case,
+        reference: &Schema,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<String>> {
         match case {
             Case::Fresh => Ok(Vec::new()),
-            Case::From { target, .. } => self.from(like, target, reference),
+            Case::From { target, .. } => self.from(like, target, reference, notes),
             Case::RoundTrip => self.round_trip(like, reference),
         }
     }
@@ -249,6 +266,7 @@ impl Context<'_> {
         like: &DatabaseUrl,
         target: &Position,
         reference: &Schema,
+        notes: &mut Vec<String>,
     ) -> Result<Vec<String>> {
         let mut scratch = Scratch::beside(like)?;
         if let Err(e) =
@@ -257,9 +275,10 @@ impl Context<'_> {
             return Ok(vec![format!("building the fixture: {e}")]);
         }
         let before = row_counts(self.set, scratch.driver())?;
-        if let Err(e) = self.runner(scratch.driver()).upgrade("heads") {
-            return Ok(vec![format!("upgrade: {e}")]);
-        }
+        let report = match self.runner(scratch.driver()).upgrade("heads") {
+            Ok(report) => report,
+            Err(e) => return Ok(vec![format!("upgrade: {e}")]),
+        };
         let mut problems = Vec::new();
         let schema = scratch.snapshot(self.set)?;
         problems.extend(schema_problem(
@@ -268,13 +287,23 @@ impl Context<'_> {
             &schema,
         ));
         let after = row_counts(self.set, scratch.driver())?;
+        let pruned = &self.set.config.test.may_lose_rows;
         for (table, count) in &before {
             match after.get(table) {
+                // The chain drops it, and a fresh install has none either: intended.
+                None if !reference.tables.contains_key(table) => notes.push(format!(
+                    "table {table} ({count} rows) was dropped by {}, as a fresh install has no such table",
+                    self.dropped_by(scratch.dialect(), &report, table)
+                )),
                 None => problems.push(format!(
                     "table {table} vanished (it held {count} rows before the upgrade)"
                 )),
+                Some(now) if now < count && pruned.contains(table) => notes.push(format!(
+                    "table {table} lost rows as [test] may_lose_rows allows: {count} before the upgrade, {now} after"
+                )),
                 Some(now) if now < count => problems.push(format!(
-                    "table {table} lost rows: {count} before the upgrade, {now} after"
+                    "table {table} lost rows: {count} before the upgrade, {now} after (if a step prunes them on purpose, \
+                     list it in ferry.toml: [test] may_lose_rows = [\"{table}\"])"
                 )),
                 Some(_) => {}
             }
@@ -285,6 +314,44 @@ impl Context<'_> {
         };
         problems.extend(self.bookkeeping(scratch.driver(), Some(marker))?);
         Ok(problems)
+    }
+
+    /// The step of `report` whose script drops `table` (read from its SQL), for the report.
+    fn dropped_by(&self, dialect: Dialect, report: &RunReport, table: &str) -> String {
+        let name = table.to_ascii_lowercase();
+        let drops = |sql: &str| {
+            let sql = crate::core::schema::normalize_sql(sql)
+                .to_ascii_lowercase()
+                .replace('"', "");
+            ["drop table ", "drop table if exists "].iter().any(|p| {
+                sql.match_indices(p).any(|(at, _)| {
+                    let word = sql[at + p.len()..]
+                        .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
+                        .next()
+                        .unwrap_or_default();
+                    word.rsplit_once('.').map_or(word, |(_, t)| t) == name
+                })
+            })
+        };
+        report
+            .steps
+            .iter()
+            .find(|s| {
+                let sql = match &s.step {
+                    Step::Legacy { number } => self
+                        .set
+                        .legacy
+                        .iter()
+                        .find(|l| l.number == *number)
+                        .and_then(|l| l.up.get(dialect)),
+                    Step::Up { revision } => {
+                        self.set.revision(revision).and_then(|r| r.up.get(dialect))
+                    }
+                    _ => None,
+                };
+                sql.is_some_and(|sql| drops(sql))
+            })
+            .map_or_else(|| "the upgrade".to_string(), |s| s.label.clone())
     }
 
     /// The version table at head and the marker at `marker`.

@@ -109,6 +109,11 @@ pub fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, args: &UpgradeTestArgs)
     if dirs.seeds.is_none() {
         text.push_str("note: no seed data (ferry.toml has no [test] seeds and no --seeds was given): row checks compare empty tables\n");
     }
+    for r in results.iter().filter(|r| !r.notes.is_empty()) {
+        for note in &r.notes {
+            text.push_str(&format!("note {} {}: {note}\n", r.dialect, r.path));
+        }
+    }
     for f in &failed {
         text.push_str(&format!(
             "FAILED {} {}: {}\n",
