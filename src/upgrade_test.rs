@@ -349,7 +349,7 @@ impl Context<'_> {
                     }
                     _ => None,
                 };
-                sql.is_some_and(|sql| drops(sql))
+                sql.is_some_and(&drops)
             })
             .map_or_else(|| "the upgrade".to_string(), |s| s.label.clone())
     }
