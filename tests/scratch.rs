@@ -561,7 +561,6 @@ fn a_killed_verify_leaves_a_scratch_database_that_the_next_one_removes() {
     );
 
     // A scratch of this process stays alive meanwhile: the next run must not remove it.
-    let set = reference_set();
     let url = DatabaseUrl::parse(&live.url).unwrap();
     let alive = Scratch::beside(&url, "test").unwrap();
     let (next, run) = ferry_pid(&["verify", "-d", &live.url], &[]);
@@ -578,7 +577,6 @@ fn a_killed_verify_leaves_a_scratch_database_that_the_next_one_removes() {
         "a scratch whose creator is alive is kept"
     );
     drop(alive);
-    drop(set);
     assert_eq!(live.fingerprint(), before);
 }
 
