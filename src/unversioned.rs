@@ -15,11 +15,10 @@ use crate::core::set::MigrationSet;
 use crate::core::state::Position;
 use crate::core::state::{State, unversioned_refusal};
 use crate::driver::Driver;
-use crate::driver::url::DatabaseUrl;
 use crate::error::{Error, Result};
 use crate::fixture::TestDirs;
 use crate::runner::{Runner, describe};
-use crate::scratch::{self, Scratch};
+use crate::scratch::{self, Scratch, Site};
 
 /// `upgrade --assume-legacy N [--force]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,16 +47,19 @@ pub fn live_schema(set: &MigrationSet, driver: &mut dyn Driver) -> Result<Schema
         .map_err(Error::reading("reading the database's schema"))
 }
 
+/// What identification is called in messages.
+pub const IDENTIFYING: &str = "identifying the unversioned database's legacy version";
+
 /// Which legacy version's schema the database has: the whole chain is replayed once in a
-/// scratch database beside `url`, and each version compared with the live schema.
+/// scratch database at `site`, and each version compared with the live schema.
 pub fn identify(
     set: &MigrationSet,
     graph: &Graph,
-    url: &DatabaseUrl,
+    site: &Site,
     driver: &mut dyn Driver,
 ) -> Result<Option<Identification>> {
     let live = live_schema(set, driver)?;
-    let legacy = scratch::legacy_schemas(set, graph, url)?;
+    let legacy = scratch::legacy_schemas(set, graph, site, IDENTIFYING)?;
     Ok(identify::identify(&legacy, &live))
 }
 
@@ -70,14 +72,22 @@ pub(crate) fn refusal(runner: &mut Runner<'_>, state: &State) -> Error {
             reason: state.refusal(runner.set).unwrap_or_default(),
         };
     };
-    let identified = runner.scratch.clone().and_then(|url| {
-        identify(runner.set, runner.graph, &url, runner.driver)
-            .ok()
-            .flatten()
+    let mut unknown = String::new();
+    let identified = runner.scratch.clone().and_then(|site| {
+        match identify(runner.set, runner.graph, &site, runner.driver) {
+            Ok(identified) => identified,
+            Err(e) => {
+                unknown = format!(" (its legacy version could not be identified: {e})");
+                None
+            }
+        }
     });
     Error::Refused {
         state: state.name(),
-        reason: unversioned_refusal(tables, identified.as_ref()),
+        reason: format!(
+            "{}{unknown}",
+            unversioned_refusal(tables, identified.as_ref())
+        ),
     }
 }
 
@@ -108,7 +118,7 @@ pub(crate) fn assume(
     let assumed_state = State::Legacy { version: n };
     let plan = plan::upgrade(r.set, r.graph, &assumed_state, target)?;
     plan::check_runnable(r.set, &plan, r.driver.dialect())?;
-    let url = r.scratch.clone().ok_or_else(|| {
+    let site = r.scratch.clone().ok_or_else(|| {
         Error::Unsupported(
             "--assume-legacy compares the schema with one built in a scratch database, and this run has none".into(),
         )
@@ -116,7 +126,8 @@ pub(crate) fn assume(
 
     let started = Instant::now();
     let started_at = bookkeeping::now_utc();
-    let expected = Scratch::beside(&url)?.schema_of(
+    let purpose = format!("--assume-legacy {n}: building legacy {n}'s schema");
+    let expected = Scratch::beside(&site, &purpose)?.schema_of(
         r.set,
         r.graph,
         &Position::Legacy(n),

@@ -29,7 +29,7 @@ pub(super) fn upgrade(
     let mut db = super::open(cli, &url, true)?;
     let mut runner = super::runner(cli, set, graph, db.as_mut(), true);
     runner.accept_edited = accept_edited.to_vec();
-    runner.scratch = Some(url.clone());
+    runner.scratch = Some(super::scratch_site(cli, &url)?);
     runner.assume_legacy = assume;
     let (report, handoff) = runner.hand_off(target, &invocation)?;
     let assumed = runner.assumed.take();

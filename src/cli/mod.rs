@@ -23,6 +23,7 @@ use crate::driver::url::DatabaseUrl;
 use crate::driver::{self, OpenOptions};
 use crate::error::{Error, Result};
 use crate::runner::{BackupPolicy, Event, RunReport, Runner, describe};
+use crate::scratch::Site;
 
 mod new;
 mod rehearse;
@@ -134,6 +135,16 @@ pub struct Cli {
     /// PostgreSQL schema that holds the application (and ferry's tables)
     #[arg(long, global = true, value_name = "NAME")]
     schema: Option<String>,
+    /// PostgreSQL: a server (whose role may create databases) or an empty database for the
+    /// scratch databases of verify, identification, --assume-legacy and upgrade-test
+    #[arg(
+        long,
+        global = true,
+        env = "FERRY_SCRATCH_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    scratch_url: Option<String>,
     /// Where the verified SQLite backup taken before the first write goes (default: beside the file)
     #[arg(long, global = true, value_name = "DIR")]
     backup_dir: Option<PathBuf>,
@@ -259,9 +270,10 @@ enum Command {
     /// (exit 0 equal, 1 different; writes nothing)
     #[command(after_help = "\
 The expected schema is built in a scratch database (SQLite: in memory; PostgreSQL: a throwaway
-schema on the same database), never in the live one. Differences are listed object by object:
-tables, columns (type, nullability, default), constraints (primary, unique, foreign keys with
-their actions, checks), indexes, triggers, views, and on PostgreSQL functions, types and sequences.
+database on the same server, which needs CREATEDB, or --scratch-url), never in the live one.
+Differences are listed object by object: tables, columns (type, nullability, default),
+constraints (primary, unique, foreign keys with their actions, checks), indexes, triggers,
+views, and on PostgreSQL functions, types and sequences.
 An unversioned database has no position: verify names the legacy version its schema matches
 (or the nearest) and exits 3, as for ahead, inconsistent and unknown future databases.
 
@@ -415,6 +427,22 @@ fn database_url(cli: &Cli, explicit: Option<&str>) -> Result<DatabaseUrl> {
     Ok(url)
 }
 
+/// Where the scratch databases of the live database `url` are made: beside it (SQLite: in
+/// memory), or with `--scratch-url` on that server or in that database.
+fn scratch_site(cli: &Cli, url: &DatabaseUrl) -> Result<Site> {
+    let server = match cli.scratch_url.as_deref() {
+        None => None,
+        Some(text) => Some(
+            DatabaseUrl::parse(text).map_err(|e| Error::Usage(format!("--scratch-url: {e}")))?,
+        ),
+    };
+    Ok(Site {
+        live: url.clone(),
+        server,
+        schema: cli.schema.clone(),
+    })
+}
+
 fn open(cli: &Cli, url: &DatabaseUrl, create: bool) -> Result<Box<dyn driver::Driver>> {
     driver::open(
         url,
@@ -500,9 +528,18 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             let extra = if matches!(cli.command, Command::Status) {
                 let identified = match &state {
                     State::Unversioned { .. } => Some(
-                        crate::unversioned::identify(&set, &graph, &url, runner.driver)
-                            .map_err(|e| e.to_string())
-                            .and_then(|i| i.ok_or_else(|| "the set has no legacy version".into())),
+                        match crate::unversioned::identify(
+                            &set,
+                            &graph,
+                            &scratch_site(cli, &url)?,
+                            runner.driver,
+                        ) {
+                            // No place for a scratch database: refused before anything is built.
+                            Err(e @ Error::Usage(_)) => return Err(e),
+                            other => other.map_err(|e| e.to_string()).and_then(|i| {
+                                i.ok_or_else(|| "the set has no legacy version".into())
+                            }),
+                        },
                     ),
                     _ => None,
                 };
@@ -550,10 +587,11 @@ fn dispatch(cli: &Cli) -> Result<Output> {
                 );
             }
             let url = database_url(cli, None)?;
+            let site = scratch_site(cli, &url)?;
             let mut assumed = None;
             let out = write(cli, &set, &graph, |r| {
                 r.accept_edited = accept_edited.clone();
-                r.scratch = Some(url);
+                r.scratch = Some(site);
                 r.assume_legacy = assume;
                 let report = match to_release {
                     Some(requirement) => release::upgrade(r, requirement),

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Cli, Output, database_url, open, runner};
+use super::{Cli, Output, database_url, open, runner, scratch_site};
 use crate::core::graph::Graph;
 use crate::core::identify::{Candidate, Identification};
 use crate::core::schema::diff;
@@ -14,7 +14,7 @@ use crate::driver::url::DatabaseUrl;
 use crate::error::{Error, Result};
 use crate::fixture::TestDirs;
 use crate::runner::describe;
-use crate::scratch::Scratch;
+use crate::scratch::{Scratch, Site};
 use crate::unversioned::{self, AssumeLegacy, Assumed};
 
 /// `ferry verify`: reads the live database only; the expected schema is built in a scratch one.
@@ -24,7 +24,8 @@ pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Out
     let (state, _) = runner(cli, set, graph, db.as_mut(), false).inspect()?;
     let Some(target) = Position::of_state(&state) else {
         if let State::Unversioned { tables } = &state {
-            return unversioned_output(set, graph, &url, db.as_mut(), tables, &state);
+            let site = scratch_site(cli, &url)?;
+            return unversioned_output(set, graph, &site, db.as_mut(), tables, &state);
         }
         return Err(Error::Refused {
             state: state.name(),
@@ -39,7 +40,12 @@ pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Out
         seeds: None,
         superseded: TestDirs::of(set, None).superseded,
     };
-    let expected = Scratch::beside(&url)?.schema_of(set, graph, &target, &dirs)?;
+    let purpose = format!(
+        "verify: building the expected schema at {}",
+        target.describe(set)
+    );
+    let expected = Scratch::beside(&scratch_site(cli, &url)?, &purpose)?
+        .schema_of(set, graph, &target, &dirs)?;
     let live = unversioned::live_schema(set, db.as_mut())?;
     let differences = diff(&expected, &live);
     let position = describe(&state);
@@ -75,12 +81,13 @@ pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Out
 fn unversioned_output(
     set: &MigrationSet,
     graph: &Graph,
-    url: &DatabaseUrl,
+    site: &Site,
     db: &mut dyn crate::driver::Driver,
     tables: &[String],
     state: &State,
 ) -> Result<Output> {
-    let identified = unversioned::identify(set, graph, url, db)?;
+    let url = &site.live;
+    let identified = unversioned::identify(set, graph, site, db)?;
     let refusal = unversioned_refusal(tables, identified.as_ref());
     let mut text = format!("database:   {}\nstate:      unversioned\n", url.display());
     identification_text(&mut text, identified.as_ref().ok_or("no legacy version"));
