@@ -171,10 +171,15 @@ impl Scratch {
         self.snapshot(set)
     }
 
-    /// The scratch database's schema as a comparison sees it.
+    /// The scratch database's schema as a comparison sees it: everything the set created in
+    /// it (on PostgreSQL every schema and extension; read a live database with its
+    /// [`Schema::scope`] to compare).
     pub fn snapshot(&mut self, set: &MigrationSet) -> Result<Schema> {
         self.driver
-            .snapshot(&crate::bookkeeping::skipped_tables(set))
+            .snapshot_in(
+                &crate::bookkeeping::skipped_tables(set),
+                &Scope::everything(),
+            )
             .map_err(Error::reading("reading the scratch database's schema"))
     }
 }

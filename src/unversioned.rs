@@ -10,7 +10,7 @@ use crate::bookkeeping::{self, HistoryRow};
 use crate::core::graph::Graph;
 use crate::core::identify::{self, Identification};
 use crate::core::plan;
-use crate::core::schema::{Difference, Schema, diff};
+use crate::core::schema::{Difference, Schema, Scope, diff};
 use crate::core::set::MigrationSet;
 use crate::core::state::Position;
 use crate::core::state::{State, unversioned_refusal};
@@ -40,10 +40,12 @@ pub struct Assumed {
     pub note: String,
 }
 
-/// The live schema as a comparison sees it (ferry's tables and the marker's left out).
-pub fn live_schema(set: &MigrationSet, driver: &mut dyn Driver) -> Result<Schema> {
+/// The live schema as a comparison sees it (ferry's tables and the marker's left out): the
+/// managed schema, and the other schemas and extensions `scope` names (those an expected
+/// schema covers, so unrelated ones are no differences).
+pub fn live_schema(set: &MigrationSet, driver: &mut dyn Driver, scope: &Scope) -> Result<Schema> {
     driver
-        .snapshot(&bookkeeping::skipped_tables(set))
+        .snapshot_in(&bookkeeping::skipped_tables(set), scope)
         .map_err(Error::reading("reading the database's schema"))
 }
 
@@ -58,8 +60,8 @@ pub fn identify(
     site: &Site,
     driver: &mut dyn Driver,
 ) -> Result<Option<Identification>> {
-    let live = live_schema(set, driver)?;
     let legacy = scratch::legacy_schemas(set, graph, site, IDENTIFYING)?;
+    let live = live_schema(set, driver, &Schema::scope_of_all(&legacy))?;
     Ok(identify::identify(&legacy, &live))
 }
 
@@ -133,7 +135,7 @@ pub(crate) fn assume(
         &Position::Legacy(n),
         &TestDirs::default(),
     )?;
-    let live = live_schema(r.set, r.driver)?;
+    let live = live_schema(r.set, r.driver, &expected.scope())?;
     let differences = diff(&expected, &live);
     if !differences.is_empty() && !assume.force {
         return Err(Error::Refused {

@@ -46,7 +46,8 @@ pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Out
     );
     let expected = Scratch::beside(&scratch_site(cli, &url)?, &purpose)?
         .schema_of(set, graph, &target, &dirs)?;
-    let live = unversioned::live_schema(set, db.as_mut())?;
+    // Everything the set creates, wherever it creates it; nothing else of the live database.
+    let live = unversioned::live_schema(set, db.as_mut(), &expected.scope())?;
     let differences = diff(&expected, &live);
     let position = describe(&state);
     let text = if differences.is_empty() {
