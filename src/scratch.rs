@@ -240,6 +240,42 @@ pub fn legacy_schemas(
     Ok(schemas)
 }
 
+/// The schema at the baseline and after each revision (in the graph's order), each id with its
+/// schema: one scratch database walked revision by revision when the history is a line, one
+/// per revision when it branches. `purpose` names the command.
+pub fn revision_schemas(
+    set: &MigrationSet,
+    graph: &Graph,
+    site: impl Into<Site>,
+    purpose: &str,
+) -> Result<Vec<(String, Schema)>> {
+    let site = site.into();
+    let purpose = format!("{purpose}: building the baseline and every revision");
+    let mut ids = vec![set.baseline_id().to_string()];
+    ids.extend(graph.order().iter().map(|&n| graph.id(n).to_string()));
+    let linear = graph.heads().len() <= 1 && (0..graph.len()).all(|n| graph.downs(n).len() <= 1);
+    let mut schemas = Vec::with_capacity(ids.len());
+    let mut walked: Option<Scratch> = None;
+    for id in ids {
+        let mut fresh;
+        let scratch = match (&mut walked, linear) {
+            (Some(s), true) => s,
+            (slot @ None, true) => slot.insert(Scratch::beside(&site, &purpose)?),
+            (_, false) => {
+                fresh = Scratch::beside(&site, &purpose)?;
+                &mut fresh
+            }
+        };
+        {
+            let mut runner = Runner::new(set, graph, &mut scratch.driver);
+            runner.backup = BackupPolicy::Off;
+            runner.upgrade(&id).map_err(failed(&purpose))?;
+        }
+        schemas.push((id, scratch.snapshot(set)?));
+    }
+    Ok(schemas)
+}
+
 /// A scratch database is private to this process: no other ferry can reach it, so the
 /// migration lock (and a backup) would only cost a connection or a file.
 struct Private(Box<dyn Driver>);

@@ -19,7 +19,7 @@ pub(super) fn upgrade(
     command: &str,
     target: &str,
     accept_edited: &[String],
-    assume: Option<crate::unversioned::AssumeLegacy>,
+    assume: Option<crate::unversioned::Assume>,
 ) -> Result<Output> {
     let url = super::database_url(cli, None)?;
     let raw = raw_database_url(cli).unwrap_or_else(|| url.display());
@@ -30,7 +30,7 @@ pub(super) fn upgrade(
     let mut runner = super::runner(cli, set, graph, db.as_mut(), true);
     runner.accept_edited = accept_edited.to_vec();
     runner.scratch = Some(super::scratch_site(cli, &url)?);
-    runner.assume_legacy = assume;
+    runner.assume = assume;
     let (report, handoff) = runner.hand_off(target, &invocation)?;
     let assumed = runner.assumed.take();
     let mut text = super::step_lines(&report.steps);

@@ -179,9 +179,15 @@ enum Command {
         /// it refuses (exit 3) listing the differences. `ferry status` names the N that matches.
         #[arg(long, value_name = "N", conflicts_with_all = ["sql", "rehearse"])]
         assume_legacy: Option<u32>,
-        /// With --assume-legacy: proceed even though the schema differs from legacy N's
+        /// For an unversioned database whose schema is a revision's (created by an ORM, or
+        /// restored without its version table): take it to be at REV. Under the lock ferry builds
+        /// REV in a scratch database and compares schemas; equal, it stamps REV (recorded in
+        /// ferry_history) and upgrades; different, it refuses (exit 3) listing the differences.
+        #[arg(long, value_name = "REV", conflicts_with_all = ["sql", "rehearse", "assume_legacy"])]
+        assume_revision: Option<String>,
+        /// With --assume-legacy or --assume-revision: proceed even though the schema differs
         /// (the differences are recorded in ferry_history)
-        #[arg(long, requires = "assume_legacy")]
+        #[arg(long)]
         force: bool,
         /// Print the SQL script the upgrade would run (bookkeeping and transactions included); write nothing
         #[arg(long, conflicts_with = "rehearse")]
@@ -561,13 +567,21 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             to_release,
             accept_edited,
             assume_legacy,
+            assume_revision,
             force,
             ..
         } => {
             if let Some(requirement) = to_release {
                 release::check(&set, &graph, requirement)?; // before the database is opened
             }
-            let assume = verify::assume_option(cli, &set, *assume_legacy, *force)?;
+            let assume = verify::assume_option(
+                cli,
+                &set,
+                &graph,
+                *assume_legacy,
+                assume_revision.as_deref(),
+                *force,
+            )?;
             if let Some(h) = &set.config.handoff {
                 if to_release.is_some() {
                     return Err(Error::Usage(format!(
@@ -592,7 +606,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             let out = write(cli, &set, &graph, |r| {
                 r.accept_edited = accept_edited.clone();
                 r.scratch = Some(site);
-                r.assume_legacy = assume;
+                r.assume = assume;
                 let report = match to_release {
                     Some(requirement) => release::upgrade(r, requirement),
                     None => r.upgrade(target),

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::fixture::TestDirs;
 use crate::runner::describe;
 use crate::scratch::{Scratch, Site};
-use crate::unversioned::{self, AssumeLegacy, Assumed};
+use crate::unversioned::{self, Assume, Assumed};
 
 /// `ferry verify`: reads the live database only; the expected schema is built in a scratch one.
 pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Output> {
@@ -114,7 +114,7 @@ pub(super) fn identification_text(text: &mut String, identified: Result<&Identif
         }
     };
     if id.exact {
-        let same = if id.versions.len() > 1 {
+        let same = if id.versions.len() + id.revisions.len() > 1 {
             " (the identical schema: the steps between them change only data)"
         } else {
             ""
@@ -135,9 +135,13 @@ pub(super) fn identification_text(text: &mut String, identified: Result<&Identif
             .map(
                 |Candidate {
                      versions,
+                     revisions,
                      differences,
                  }| {
-                    format!("{} ({differences})", crate::core::identify::names(versions))
+                    format!(
+                        "{} ({differences})",
+                        crate::core::identify::positions(versions, revisions)
+                    )
                 },
             )
             .collect();
@@ -154,6 +158,7 @@ pub(super) fn identification_json(identified: Option<&Identification>) -> Value 
         None => Value::Null,
         Some(id) => json!({
             "versions": id.versions,
+            "revisions": id.revisions,
             "match": if id.exact { "exact" } else { "nearest" },
             "exact": id.exact,
             "differences": id.differences,
@@ -163,37 +168,61 @@ pub(super) fn identification_json(identified: Option<&Identification>) -> Value 
     }
 }
 
-/// Checks `--assume-legacy N` before the database is opened (or a SQLite file created).
+/// Checks `--assume-legacy N` / `--assume-revision REV` before the database is opened (or a
+/// SQLite file created).
 pub(super) fn assume_option(
     cli: &Cli,
     set: &MigrationSet,
+    graph: &Graph,
     version: Option<u32>,
+    revision: Option<&str>,
     force: bool,
-) -> Result<Option<AssumeLegacy>> {
-    let Some(version) = version else {
-        return Ok(None);
+) -> Result<Option<Assume>> {
+    let (at, option) = match (version, revision) {
+        (None, None) if force => {
+            return Err(Error::Usage(
+                "--force goes with --assume-legacy N or --assume-revision REV: it proceeds although the schema differs"
+                    .into(),
+            ));
+        }
+        (None, None) => return Ok(None),
+        (Some(version), _) => {
+            let cap = set.cap();
+            if !(1..=cap).contains(&version) {
+                return Err(Error::Usage(format!(
+                    "--assume-legacy {version}: a legacy version is 1..={cap} (`ferry status` names the one whose schema the database has)"
+                )));
+            }
+            (Position::Legacy(version), "--assume-legacy")
+        }
+        (None, Some(revision)) => {
+            let id = if revision == set.baseline_id() {
+                revision.to_string()
+            } else {
+                graph.id(graph.lookup(revision)?).to_string()
+            };
+            (Position::Revisions(vec![id]), "--assume-revision")
+        }
     };
-    let cap = set.cap();
-    if !(1..=cap).contains(&version) {
-        return Err(Error::Usage(format!(
-            "--assume-legacy {version}: a legacy version is 1..={cap} (`ferry status` names the one whose schema the database has)"
-        )));
-    }
     if let DatabaseUrl::SqliteFile(path, _) = database_url(cli, None)?
         && !path.exists()
     {
         return Err(Error::Usage(format!(
-            "--assume-legacy is for an existing unversioned database, and {} does not exist",
+            "{option} is for an existing unversioned database, and {} does not exist",
             path.display()
         )));
     }
-    Ok(Some(AssumeLegacy { version, force }))
+    Ok(Some(Assume { at, force }))
 }
 
-/// Adds what `--assume-legacy` did to an upgrade's output.
+/// Adds what `--assume-legacy` / `--assume-revision` did to an upgrade's output.
 pub(super) fn with_assumed(mut out: Output, assumed: Option<Assumed>) -> Output {
     let Some(a) = assumed else { return out };
-    let mut line = format!("assumed:  legacy {}", a.version);
+    let mut line = match (&a.version, &a.revision) {
+        (Some(n), _) => format!("assumed:  legacy {n}"),
+        (None, Some(rev)) => format!("assumed:  revision {rev}"),
+        (None, None) => "assumed:".to_string(),
+    };
     if a.forced {
         line.push_str(&format!(
             " despite {} difference(s) (--force, recorded in ferry_history):\n{}\n",

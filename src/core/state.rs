@@ -118,6 +118,18 @@ pub fn unversioned_refusal(tables: &[String], identified: Option<&Identification
         return text;
     };
     match (id.exact, id.single()) {
+        (true, None) if id.versions.is_empty() => match id.single_revision() {
+            Some(rev) => text.push_str(&format!(
+                "Its schema is exactly revision {rev}'s (it was created or restored without its version table): \
+                 `ferry upgrade --assume-revision {rev}` checks that again under the lock, stamps {rev} and upgrades"
+            )),
+            None => text.push_str(&format!(
+                "Its schema is exactly that of {} (the revisions between them change only data, so the schema \
+                 cannot tell them apart): run `ferry upgrade --assume-revision REV` with REV the last of them that \
+                 ran on this database",
+                id.names()
+            )),
+        },
         (true, Some(n)) => text.push_str(&format!(
             "Its schema is exactly legacy {n}'s: `ferry upgrade --assume-legacy {n}` checks that again under the lock, \
              records the marker {n} and upgrades"
