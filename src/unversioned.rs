@@ -24,7 +24,7 @@ use crate::scratch::{self, Scratch};
 /// `upgrade --assume-legacy N [--force]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AssumeLegacy {
-    /// The legacy version the database is taken to be at (1..=cap).
+    /// The legacy version the database is taken to be at (a step number).
     pub version: u32,
     /// Proceed even when the schema differs from legacy `version`'s.
     pub force: bool,
@@ -57,7 +57,7 @@ pub fn identify(
     driver: &mut dyn Driver,
 ) -> Result<Option<Identification>> {
     let live = live_schema(set, driver)?;
-    let legacy = scratch::legacy_schemas(set, graph, url)?;
+    let legacy = scratch::legacy_schemas_by_version(set, graph, url)?;
     Ok(identify::identify(&legacy, &live))
 }
 
@@ -92,10 +92,10 @@ pub(crate) fn assume(
     target: &str,
 ) -> Result<Assumed> {
     let n = assume.version;
-    let cap = r.set.cap();
-    if !(1..=cap).contains(&n) {
+    if r.set.step(n).is_none() {
         return Err(Error::Usage(format!(
-            "--assume-legacy {n}: a legacy version is 1..={cap}"
+            "--assume-legacy {n}: a legacy version is {} (the step numbers)",
+            r.set.steps_text()
         )));
     }
     if !matches!(state, State::Unversioned { .. }) {
