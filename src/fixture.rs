@@ -198,7 +198,7 @@ fn dir_seed(r: &mut Runner<'_>, number: u32, dirs: &TestDirs) -> Result<Option<S
     Ok(Some(shown))
 }
 
-/// Builds legacy version `n` (0..=cap, or a superseded version above the cap) in an empty
+/// Builds legacy version `n` (0, a step number, or a superseded version above the cap) in an empty
 /// database, running each seed file right after its step.
 pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunReport> {
     let (to, superseded) = replay_target(runner.set, n)?;
