@@ -684,8 +684,11 @@ pub fn step_work<'s>(
             }
         }
         Step::Legacy { number } => {
-            let legacy = set.legacy.get(*number as usize - 1).ok_or_else(|| {
-                Error::Unsupported(format!("legacy step {number} is not in the set"))
+            let legacy = set.step(*number).ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "legacy step {number} is not in the set (its steps are {})",
+                    set.steps_text()
+                ))
             })?;
             StepWork {
                 kind: "legacy",

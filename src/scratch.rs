@@ -217,25 +217,40 @@ pub fn expected_schema(
     Ok(Some(scratch.schema_of(set, graph, &target, &dirs)?))
 }
 
-/// The schema after every legacy step: index N is legacy version N (0 = empty), built by
-/// replaying the chain once in a scratch database at `site`. `purpose` names the command.
+/// The schema after every legacy step, in chain order: the empty database first, then the
+/// schema after each step (`set.legacy[i]` is index i + 1), built by replaying the chain once
+/// in a scratch database at `site`. `purpose` names the command.
 pub fn legacy_schemas(
     set: &MigrationSet,
     graph: &Graph,
     site: impl Into<Site>,
     purpose: &str,
 ) -> Result<Vec<Schema>> {
+    Ok(legacy_schemas_by_version(set, graph, site, purpose)?
+        .into_iter()
+        .map(|(_, schema)| schema)
+        .collect())
+}
+
+/// The schema of every legacy version a step leaves, with its number: `(0, empty)` first, then
+/// `(N, schema after step N)` for each step in order.
+pub fn legacy_schemas_by_version(
+    set: &MigrationSet,
+    graph: &Graph,
+    site: impl Into<Site>,
+    purpose: &str,
+) -> Result<Vec<(u32, Schema)>> {
     let purpose = format!("{purpose}: replaying the legacy chain");
     let mut scratch = Scratch::beside(site, &purpose)?;
-    let mut schemas = vec![scratch.snapshot(set)?];
+    let mut schemas = vec![(0, scratch.snapshot(set)?)];
     let dirs = TestDirs::default();
-    for n in 1..=set.cap() {
+    for n in set.step_numbers() {
         {
             let mut runner = Runner::new(set, graph, &mut scratch.driver);
             runner.backup = BackupPolicy::Off;
             fixture::extend_legacy(&mut runner, n, &dirs).map_err(failed(&purpose))?;
         }
-        schemas.push(scratch.snapshot(set)?);
+        schemas.push((n, scratch.snapshot(set)?));
     }
     Ok(schemas)
 }

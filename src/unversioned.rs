@@ -23,7 +23,7 @@ use crate::scratch::{self, Scratch, Site};
 /// `upgrade --assume-legacy N [--force]` or `upgrade --assume-revision REV [--force]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assume {
-    /// Where the database is taken to be: legacy N (1..=cap), or one revision (or the
+    /// Where the database is taken to be: legacy N (a step number), or one revision (or the
     /// baseline).
     pub at: Position,
     /// Proceed even when the schema differs from that position's.
@@ -76,12 +76,17 @@ pub fn identify(
     site: &Site,
     driver: &mut dyn Driver,
 ) -> Result<Option<Identification>> {
-    let legacy = scratch::legacy_schemas(set, graph, site, IDENTIFYING)?;
+    let legacy = scratch::legacy_schemas_by_version(set, graph, site, IDENTIFYING)?;
     let revisions = scratch::revision_schemas(set, graph, site, IDENTIFYING)?;
     let live = live_schema(
         set,
         driver,
-        &Schema::scope_of_all(legacy.iter().chain(revisions.iter().map(|(_, s)| s))),
+        &Schema::scope_of_all(
+            legacy
+                .iter()
+                .map(|(_, s)| s)
+                .chain(revisions.iter().map(|(_, s)| s)),
+        ),
     )?;
     Ok(identify::identify_at(&legacy, &revisions, &live))
 }
@@ -128,10 +133,10 @@ pub(crate) fn assume(
     let option = assume.option();
     let (assumed_state, kind) = match &assume.at {
         Position::Legacy(n) => {
-            let cap = r.set.cap();
-            if !(1..=cap).contains(n) {
+            if r.set.step(*n).is_none() {
                 return Err(Error::Usage(format!(
-                    "--assume-legacy {n}: a legacy version is 1..={cap}"
+                    "--assume-legacy {n}: a legacy version is {} (the step numbers)",
+                    r.set.steps_text()
                 )));
             }
             (State::Legacy { version: *n }, "assume-legacy")

@@ -72,7 +72,7 @@ Examples:
   ferry plan --from legacy:7 --dialect sqlite     the steps for a legacy-7 database, no database needed
   ferry plan --sql -d postgres://u@h/app          the SQL script instead (= upgrade --sql)
 
---from POSITION: `empty`, `legacy:N` (0..=cap, or a superseded version), or revision id(s) /
+--from POSITION: `empty`, `legacy:N` (0, or floor..=cap, or a superseded version), or revision id(s) /
 unique prefixes (comma-separated for several heads).";
 
 const NEW_HELP: &str = "\
@@ -174,7 +174,7 @@ enum Command {
         #[arg(long, value_name = "REV")]
         accept_edited: Vec<String>,
         /// For an unversioned database (tables, no marker, no version table): take it to be at
-        /// legacy version N (1..=cap). Under the lock ferry builds legacy N in a scratch
+        /// legacy version N (a step number). Under the lock ferry builds legacy N in a scratch
         /// database and compares schemas; equal, it records the marker N and upgrades; different,
         /// it refuses (exit 3) listing the differences. `ferry status` names the N that matches.
         #[arg(long, value_name = "N", conflicts_with_all = ["sql", "rehearse"])]
@@ -962,6 +962,11 @@ fn status(
     let labels: Vec<String> = pending.iter().map(|s| s.label(set)).collect();
     let mut text = format!("database:  {}\nstate:     {}", url.display(), state.name());
     match &state {
+        State::Legacy { version } if set.floor() > 1 => text.push_str(&format!(
+            " {version} (steps {}, cap {})",
+            set.steps_text(),
+            set.cap()
+        )),
         State::Legacy { version } => text.push_str(&format!(" {version} (cap {})", set.cap())),
         State::Superseded { version, revision } => text.push_str(&format!(
             " {version}, above the cap {}, superseded by {revision}",
@@ -1021,7 +1026,7 @@ fn status(
         text,
         json: json!({
             "database": url.display(), "state": state.name(), "detail": state, "legacy_version": legacy_version,
-            "cap": set.cap(), "current": current, "heads": heads, "pending": pending, "refusal": refusal,
+            "cap": set.cap(), "floor": set.floor(), "current": current, "heads": heads, "pending": pending, "refusal": refusal,
             "lock_holder": extra.holder, "release": release_json,
             "identified": extra.identified.as_ref().map(|i| match i {
                 Ok(id) => verify::identification_json(Some(id)),
@@ -1172,11 +1177,21 @@ fn lint(cli: &Cli, set: &MigrationSet, freeze: bool) -> Result<Output> {
         });
     Ok(Output::ok(
         format!(
-            "{origin}: ok ({} legacy steps, cap {}, {} revisions)\n",
+            "{origin}: ok ({} legacy steps, cap {}, {} revisions)\n{}",
             set.legacy.len(),
             set.cap(),
-            set.revisions.len()
+            set.revisions.len(),
+            if set.floor() > 1 || set.legacy.len() as u64 != u64::from(set.cap()) {
+                format!(
+                    "legacy steps {} (floor {}: a database below it is refused as too old)\n",
+                    set.steps_text(),
+                    set.floor()
+                )
+            } else {
+                String::new()
+            }
         ),
-        json!({"set": origin, "legacy_steps": set.legacy.len(), "cap": set.cap(), "revisions": set.revisions.len()}),
+        json!({"set": origin, "legacy_steps": set.legacy.len(), "steps": set.step_numbers(), "floor": set.floor(),
+               "cap": set.cap(), "revisions": set.revisions.len()}),
     ))
 }

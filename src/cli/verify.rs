@@ -187,10 +187,10 @@ pub(super) fn assume_option(
         }
         (None, None) => return Ok(None),
         (Some(version), _) => {
-            let cap = set.cap();
-            if !(1..=cap).contains(&version) {
+            if set.step(version).is_none() {
                 return Err(Error::Usage(format!(
-                    "--assume-legacy {version}: a legacy version is 1..={cap} (`ferry status` names the one whose schema the database has)"
+                    "--assume-legacy {version}: a legacy version is {} (a step number; `ferry status` names the one whose schema the database has)",
+                    set.steps_text()
                 )));
             }
             (Position::Legacy(version), "--assume-legacy")

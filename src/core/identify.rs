@@ -88,10 +88,11 @@ pub fn positions(versions: &[u32], revisions: &[String]) -> String {
     }
 }
 
-/// Ranks the legacy schemas (index N = legacy version N; index 0, the empty database, is
-/// never a candidate) by their number of differences from `live`, fewest first, versions
-/// with the identical schema grouped. `None` when the set has no legacy version.
-pub fn identify(legacy: &[Schema], live: &Schema) -> Option<Identification> {
+/// Ranks the legacy schemas (each with its version number, ascending: every step number of
+/// the chain; version 0, the empty database, is never a candidate) by their number of
+/// differences from `live`, fewest first, versions with the identical schema grouped. `None`
+/// when the set has no legacy version.
+pub fn identify(legacy: &[(u32, Schema)], live: &Schema) -> Option<Identification> {
     identify_at(legacy, &[], live)
 }
 
@@ -99,7 +100,7 @@ pub fn identify(legacy: &[Schema], live: &Schema) -> Option<Identification> {
 /// (`revisions`, in that order). Positions with the identical schema are one candidate; on a
 /// tie the earlier comes first. `None` when there is no position at all.
 pub fn identify_at(
-    legacy: &[Schema],
+    legacy: &[(u32, Schema)],
     revisions: &[(String, Schema)],
     live: &Schema,
 ) -> Option<Identification> {
@@ -116,9 +117,8 @@ pub fn identify_at(
         groups[i].0.extend(version);
         groups[i].1.extend(revision.cloned());
     };
-    for (n, schema) in legacy.iter().enumerate().skip(1) {
-        let Ok(version) = u32::try_from(n) else { break };
-        add(Some(version), None, schema);
+    for (version, schema) in legacy.iter().filter(|(n, _)| *n > 0) {
+        add(Some(*version), None, schema);
     }
     for (id, schema) in revisions {
         add(None, Some(id), schema);
@@ -133,7 +133,7 @@ pub fn identify_at(
         .tables
         .keys()
         .filter(|t| {
-            legacy.iter().any(|s| s.tables.contains_key(*t))
+            legacy.iter().any(|(_, s)| s.tables.contains_key(*t))
                 || revisions.iter().any(|(_, s)| s.tables.contains_key(*t))
         })
         .count();
@@ -179,15 +179,20 @@ mod tests {
         s
     }
 
+    /// Schemas numbered by their position: index N is legacy version N.
+    fn numbered(schemas: Vec<Schema>) -> Vec<(u32, Schema)> {
+        (0..).zip(schemas).collect()
+    }
+
     /// Legacy 0 (empty) .. 4; 3 changes only data, so 2 and 3 share a schema.
-    fn chain() -> Vec<Schema> {
-        vec![
+    fn chain() -> Vec<(u32, Schema)> {
+        numbered(vec![
             schema(&[]),
             schema(&["users"]),
             schema(&["users", "bots"]),
             schema(&["users", "bots"]),
             schema(&["users", "bots", "tags"]),
-        ]
+        ])
     }
 
     #[test]
@@ -250,7 +255,7 @@ mod tests {
 
     #[test]
     fn a_tie_between_different_schemas_prefers_the_lower_version() {
-        let legacy = vec![schema(&[]), schema(&["a"]), schema(&["b"])];
+        let legacy = numbered(vec![schema(&[]), schema(&["a"]), schema(&["b"])]);
         let id = identify(&legacy, &schema(&["c"])).unwrap();
         assert_eq!(id.versions, vec![1]);
         assert_eq!(id.differences.len(), 2);
@@ -262,8 +267,15 @@ mod tests {
 
     #[test]
     fn the_empty_database_is_never_a_candidate() {
-        assert_eq!(identify(&[schema(&[])], &schema(&["users"])), None);
-        let id = identify(&[schema(&[]), schema(&["users"])], &schema(&[])).unwrap();
+        assert_eq!(
+            identify(&numbered(vec![schema(&[])]), &schema(&["users"])),
+            None
+        );
+        let id = identify(
+            &numbered(vec![schema(&[]), schema(&["users"])]),
+            &schema(&[]),
+        )
+        .unwrap();
         assert_eq!(id.versions, vec![1]);
         assert!(!id.exact);
     }
@@ -365,5 +377,19 @@ mod tests {
     fn names_read_as_a_list() {
         assert_eq!(names(&[]), "no legacy version");
         assert_eq!(names(&[3, 4, 5]), "legacy 3, 4 and 5");
+    }
+
+    #[test]
+    fn a_chain_with_gaps_and_a_floor_names_the_real_step_numbers() {
+        let legacy = vec![
+            (0, schema(&[])),
+            (72, schema(&["users"])),
+            (73, schema(&["users", "bots"])),
+            (76, schema(&["users", "bots", "tags"])),
+        ];
+        let id = identify(&legacy, &schema(&["users", "bots", "tags"])).unwrap();
+        assert_eq!(id.versions, vec![76]);
+        assert!(id.exact);
+        assert_eq!(id.runners_up[0].versions, vec![73]);
     }
 }
