@@ -301,7 +301,10 @@ fn assume_legacy_bad_input_exits_2() {
             (&["--assume-legacy", "26"], "a legacy version is 1..=25"),
             (&["--assume-legacy", "seven"], "invalid value 'seven'"),
             (&["--assume-legacy=-3"], "invalid value '-3'"),
-            (&["--force"], "--force goes with --assume-legacy N or --assume-revision REV"),
+            (
+                &["--force"],
+                "--force goes with --assume-legacy N or --assume-revision REV",
+            ),
         ];
         for (args, words) in cases {
             let mut a = vec!["upgrade", "-d", &db.url];
