@@ -1169,6 +1169,7 @@ fn lint(cli: &Cli, set: &MigrationSet, freeze: bool) -> Result<Output> {
     // A set from a directory was verified while loading; the compiled-in one is checked again here.
     set.verify_freeze()?;
     set.check_guards()?;
+    set.check_complete()?;
     let origin = cli
         .migrations
         .as_ref()

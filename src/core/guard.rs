@@ -173,6 +173,12 @@ pub fn parse(sql: &str) -> Result<Script<'_>, GuardError> {
         };
         let mut words = directive.split_whitespace();
         match words.next() {
+            // A file that is a no-op on purpose (`lint` refuses an empty one otherwise).
+            Some("empty") => {
+                if words.next().is_some() {
+                    return Err(err("`-- ferry:empty` takes nothing after it".into()));
+                }
+            }
             Some("end") => {
                 if words.next().is_some() {
                     return Err(err("`-- ferry:end` takes nothing after it".into()));
@@ -209,7 +215,7 @@ pub fn parse(sql: &str) -> Result<Script<'_>, GuardError> {
             }
             other => {
                 return Err(err(format!(
-                    "unknown directive {:?}; use `-- ferry:if-missing|if-present table T|column T.C|index I` and `-- ferry:end`",
+                    "unknown directive {:?}; use `-- ferry:if-missing|if-present table T|column T.C|index I` and `-- ferry:end` (or `-- ferry:empty` alone in a file that does nothing on purpose)",
                     other.unwrap_or("")
                 )));
             }

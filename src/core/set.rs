@@ -440,6 +440,14 @@ pub fn check_revision_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a SQL file does nothing and does not say so: only blank lines and comments, and no
+/// `-- ferry:empty` line.
+fn is_blank(text: &str) -> bool {
+    text.lines().map(str::trim).all(|l| {
+        l.is_empty() || (l.starts_with("--") && l.trim_start_matches('-').trim() != "ferry:empty")
+    })
+}
+
 /// Splits `up.sql` / `up.sqlite.sql` into (stem, dialect).
 fn sql_file_kind(name: &str) -> Option<(&str, Option<Dialect>)> {
     let base = name.strip_suffix(".sql")?;
@@ -702,6 +710,82 @@ impl MigrationSet {
             })?;
         }
         Ok(())
+    }
+
+    /// What `lint` refuses beyond the structure the loader checks, every problem named by its
+    /// file: a step or revision with no SQL for a dialect the set supports (the dialects its
+    /// baseline has files for), a shared file that per-dialect files shadow for every supported
+    /// dialect (ferry never reads it), and an empty SQL file or baseline (an intended no-op is a
+    /// file holding the line `-- ferry:empty`).
+    pub fn check_complete(&self) -> Result<(), SetError> {
+        let dialects: Vec<Dialect> = self.baselines.keys().copied().collect();
+        let mut problems = Vec::new();
+        let mut script = |sql: &Sql, stem: &str| {
+            for d in &dialects {
+                if sql.get(*d).is_none() {
+                    problems.push(format!(
+                        "{}: no {stem} SQL for {} ({stem}.sql or {stem}.{}.sql), and the set supports {} (its baseline/ has {}.sql)",
+                        sql.dir,
+                        d.name(),
+                        d.name(),
+                        d.name(),
+                        d.name()
+                    ));
+                }
+            }
+            if sql.shared.is_some()
+                && !dialects.is_empty()
+                && dialects.iter().all(|d| sql.per_dialect.contains_key(d))
+            {
+                problems.push(format!(
+                    "{}/{stem}.sql: never read, since {} take precedence for every dialect the set supports; remove it",
+                    sql.dir,
+                    dialects
+                        .iter()
+                        .map(|d| format!("{stem}.{}.sql", d.name()))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ));
+            }
+            for (path, text) in sql.files(stem) {
+                if is_blank(text) {
+                    problems.push(format!(
+                        "{path}: empty; write the SQL, or the line `-- ferry:empty` if the step does nothing on purpose"
+                    ));
+                }
+            }
+        };
+        for step in &self.legacy {
+            script(&step.up, "up");
+        }
+        for rev in &self.revisions {
+            script(&rev.up, "up");
+            script(&rev.down, "down");
+        }
+        for (d, text) in &self.baselines {
+            if is_blank(text) {
+                problems.push(format!(
+                    "baseline/{}.sql: empty; the baseline is the complete schema at {}",
+                    d.name(),
+                    self.baseline_id()
+                ));
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let origin = match &self.origin {
+            Origin::Embedded => "the compiled-in set".to_string(),
+            Origin::Dir(dir) => dir.display().to_string(),
+        };
+        Err(layout_err(
+            &origin,
+            format!(
+                "{} problem(s):\n  {}",
+                problems.len(),
+                problems.join("\n  ")
+            ),
+        ))
     }
 
     /// Every legacy file is listed in FROZEN.toml with its digest, nothing else is, and the
