@@ -139,7 +139,8 @@ pub fn merge_revision(set: &MigrationSet, graph: &Graph, message: &str) -> Resul
             "-- {id}: {message}\n\
              -- Merge of {}: nothing to run. Upgrading through it replaces its parents' rows in\n\
              -- alembic_version with its own, as Alembic does. Add SQL here only to reconcile the branches\n\
-             -- ({stem}.sql runs for every dialect; up.<dialect>.sql files take precedence).\n",
+             -- ({stem}.sql runs for every dialect; up.<dialect>.sql files take precedence).\n\
+             -- ferry:empty\n",
             down.join(", ")
         )
     };

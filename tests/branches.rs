@@ -227,7 +227,15 @@ fn new_scaffolds_a_revision_that_lints_and_runs() {
         up.contains("ferry:if-missing"),
         "the header shows how to guard: {up}"
     );
-    ferry(&["--migrations", s, "lint"]).expect(0);
+    // Untouched, the scaffold is refused by lint: a revision must say what it does.
+    let e = ferry(&["--migrations", s, "lint"]).expect(2);
+    assert!(
+        e.stderr
+            .contains("revisions/0007_add_widgets_the_2nd_try/up.sql: empty")
+            && e.stderr.contains("-- ferry:empty"),
+        "{}",
+        e.stderr
+    );
 
     // A long message is cut so the id fits varchar(32); --per-dialect writes four SQL files.
     let long = ferry(&[
@@ -270,6 +278,19 @@ fn new_scaffolds_a_revision_that_lints_and_runs() {
     .json();
     assert_eq!(nt["revision"], "0009_revision");
     assert_eq!(nt["transaction"], false);
+    // Once each file says it does nothing on purpose, the set lints.
+    for entry in std::fs::read_dir(set.join("revisions")).unwrap() {
+        let dir = entry.unwrap().path();
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let file = file.unwrap().path();
+            if *dir.file_name().unwrap().to_string_lossy() >= *"0007"
+                && file.extension().is_some_and(|e| e == "sql")
+            {
+                let text = std::fs::read_to_string(&file).unwrap();
+                std::fs::write(&file, format!("{text}-- ferry:empty\n")).unwrap();
+            }
+        }
+    }
     ferry(&["--migrations", s, "lint"]).expect(0);
 
     // Refusals: no set directory, an empty message, an existing directory.

@@ -16,7 +16,10 @@ pub(super) fn new(
     transaction: bool,
 ) -> Result<Output> {
     let made = scaffold::new_revision(set, graph, message, per_dialect, transaction)?;
-    Ok(output(&made, "write its SQL in the up and down files"))
+    Ok(output(
+        &made,
+        "write its SQL in the up and down files (a file that does nothing on purpose holds the line `-- ferry:empty`: lint refuses an empty one)",
+    ))
 }
 
 pub(super) fn merge(set: &MigrationSet, graph: &Graph, message: &str) -> Result<Output> {
