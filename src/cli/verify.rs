@@ -3,59 +3,48 @@
 
 use serde_json::{Value, json};
 
-use super::{Cli, Output, database_url, open, runner};
-use crate::core::graph::Graph;
+use super::Output;
+use crate::api::{Migrator, Verification, Verified};
 use crate::core::identify::{Candidate, Identification};
-use crate::core::schema::diff;
-use crate::core::set::MigrationSet;
-use crate::core::state::Position;
-use crate::core::state::{State, unversioned_refusal};
-use crate::driver::url::DatabaseUrl;
-use crate::error::{Error, Result};
-use crate::fixture::TestDirs;
-use crate::runner::describe;
-use crate::scratch::Scratch;
-use crate::unversioned::{self, AssumeLegacy, Assumed};
+use crate::core::state::State;
+use crate::error::Result;
+use crate::unversioned::{self, Assumed};
 
 /// `ferry verify`: reads the live database only; the expected schema is built in a scratch one.
-pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Output> {
-    let url = database_url(cli, None)?;
-    let mut db = open(cli, &url, false)?;
-    let (state, _) = runner(cli, set, graph, db.as_mut(), false).inspect()?;
-    let Some(target) = Position::of_state(&state) else {
-        if let State::Unversioned { tables } = &state {
-            return unversioned_output(set, graph, &url, db.as_mut(), tables, &state);
+pub(super) fn verify(mut migrator: Migrator) -> Result<Output> {
+    let verification = match migrator.verify_or_identify()? {
+        Verified::Compared(v) => v,
+        Verified::Unversioned {
+            database,
+            state,
+            identified,
+            refusal,
+        } => {
+            return Ok(unversioned_output(
+                &database,
+                &state,
+                identified.as_ref(),
+                &refusal,
+            ));
         }
-        return Err(Error::Refused {
-            state: state.name(),
-            reason: format!(
-                "{} There is no position to verify against",
-                state.refusal(set).unwrap_or_default()
-            ),
-        });
     };
-    // Seeds only add rows; a superseded version needs what pre-release builds ran.
-    let dirs = TestDirs {
-        seeds: None,
-        superseded: TestDirs::of(set, None).superseded,
-    };
-    let expected = Scratch::beside(&url)?.schema_of(set, graph, &target, &dirs)?;
-    let live = unversioned::live_schema(set, db.as_mut())?;
-    let differences = diff(&expected, &live);
-    let position = describe(&state);
+    let Verification {
+        database,
+        state,
+        position,
+        differences,
+        tables,
+        indexes,
+        triggers,
+        views,
+    } = verification;
     let text = if differences.is_empty() {
         format!(
-            "{}: the schema is the one the migration set gives at {position} ({} tables, {} indexes, {} triggers, {} views)\n",
-            url.display(),
-            live.tables.len(),
-            live.indexes.len(),
-            live.triggers.len(),
-            live.views.len()
+            "{database}: the schema is the one the migration set gives at {position} ({tables} tables, {indexes} indexes, {triggers} triggers, {views} views)\n",
         )
     } else {
         format!(
-            "{}: {} difference(s) from the schema the migration set gives at {position}:\n{}\n",
-            url.display(),
+            "{database}: {} difference(s) from the schema the migration set gives at {position}:\n{}\n",
             differences.len(),
             unversioned::list(&differences)
         )
@@ -63,7 +52,7 @@ pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Out
     Ok(Output {
         text,
         json: json!({
-            "database": url.display(), "state": state, "position": position,
+            "database": database, "state": state, "position": position,
             "equal": differences.is_empty(), "differences": differences,
         }),
         code: u8::from(!differences.is_empty()),
@@ -73,27 +62,23 @@ pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Out
 /// An unversioned database has no position to verify: it is identified instead, and refused
 /// (exit 3) like every state without a position.
 fn unversioned_output(
-    set: &MigrationSet,
-    graph: &Graph,
-    url: &DatabaseUrl,
-    db: &mut dyn crate::driver::Driver,
-    tables: &[String],
+    database: &str,
     state: &State,
-) -> Result<Output> {
-    let identified = unversioned::identify(set, graph, url, db)?;
-    let refusal = unversioned_refusal(tables, identified.as_ref());
-    let mut text = format!("database:   {}\nstate:      unversioned\n", url.display());
-    identification_text(&mut text, identified.as_ref().ok_or("no legacy version"));
+    identified: Option<&Identification>,
+    refusal: &str,
+) -> Output {
+    let mut text = format!("database:   {database}\nstate:      unversioned\n");
+    identification_text(&mut text, identified.ok_or("no legacy version"));
     text.push_str(&format!("refused:    {refusal}\n"));
-    Ok(Output {
+    Output {
         text,
         json: json!({
-            "ok": false, "database": url.display(), "state": state,
-            "identified": identification_json(identified.as_ref()),
+            "ok": false, "database": database, "state": state,
+            "identified": identification_json(identified),
             "error": {"code": 3, "kind": "refused", "message": format!("the database is unversioned: {refusal}")},
         }),
         code: 3,
-    })
+    }
 }
 
 /// The `identified:` lines of `status` and `verify`.
@@ -153,33 +138,6 @@ pub(super) fn identification_json(identified: Option<&Identification>) -> Value 
             "known_tables": id.known_tables,
         }),
     }
-}
-
-/// Checks `--assume-legacy N` before the database is opened (or a SQLite file created).
-pub(super) fn assume_option(
-    cli: &Cli,
-    set: &MigrationSet,
-    version: Option<u32>,
-    force: bool,
-) -> Result<Option<AssumeLegacy>> {
-    let Some(version) = version else {
-        return Ok(None);
-    };
-    let cap = set.cap();
-    if !(1..=cap).contains(&version) {
-        return Err(Error::Usage(format!(
-            "--assume-legacy {version}: a legacy version is 1..={cap} (`ferry status` names the one whose schema the database has)"
-        )));
-    }
-    if let DatabaseUrl::SqliteFile(path, _) = database_url(cli, None)?
-        && !path.exists()
-    {
-        return Err(Error::Usage(format!(
-            "--assume-legacy is for an existing unversioned database, and {} does not exist",
-            path.display()
-        )));
-    }
-    Ok(Some(AssumeLegacy { version, force }))
 }
 
 /// Adds what `--assume-legacy` did to an upgrade's output.
