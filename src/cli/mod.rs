@@ -1,4 +1,4 @@
-//! The `ferry` command line (spec §4). Every command returns an [`Output`]; errors become exit
+//! The `ferry` command line (spec §4). Every command returns an `Output`; errors become exit
 //! codes in [`Error::exit_code`], and `--json` turns either into one JSON object on stdout.
 
 mod fixture;
