@@ -69,6 +69,20 @@ pub enum Error {
         /// What became of the database.
         after: String,
     },
+    /// A step failed while ferry built a position of the set in a scratch database (exit 4):
+    /// the live database was not touched.
+    #[error(
+        "{purpose}: {step} failed in the scratch database: {source}{}\nThe scratch database is thrown away and the live \
+         database was not touched: the migration set's step fails when it is built from scratch (an error in its SQL, or \
+         something the server lacks, such as an extension or a role).",
+        source.statement.as_deref().map(|s| format!("\n  in statement: {s}")).unwrap_or_default()
+    )]
+    ScratchFailed {
+        /// The command and what it was building, e.g. `verify: building the expected schema at revision 0002`.
+        purpose: String,
+        step: String,
+        source: DbError,
+    },
     /// Another process holds the lock (exit 5).
     #[error(
         "could not take the migration lock within {waited_secs}s: {holder}. Wait for it to finish, or raise --lock-timeout"
@@ -124,7 +138,9 @@ impl Error {
             | Error::Io { .. }
             | Error::HandoffStart { .. } => 2,
             Error::Refused { .. } => 3,
-            Error::StepFailed { .. } | Error::FixtureFailed { .. } => 4,
+            Error::StepFailed { .. }
+            | Error::FixtureFailed { .. }
+            | Error::ScratchFailed { .. } => 4,
             Error::Locked { .. } => 5,
             Error::Open { .. } | Error::Database { .. } => 6,
             Error::HandoffFailed { status, .. } => *status,
@@ -142,6 +158,7 @@ impl Error {
             Error::Refused { .. } => "refused",
             Error::Edited { .. } => "edited_revision",
             Error::StepFailed { .. } | Error::FixtureFailed { .. } => "step_failed",
+            Error::ScratchFailed { .. } => "scratch_failed",
             Error::Locked { .. } => "locked",
             Error::Open { .. } => "open",
             Error::Database { .. } => "database",

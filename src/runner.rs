@@ -13,7 +13,6 @@ use crate::core::set::{MigrationSet, digest};
 use crate::core::state::{self, Probe, State};
 use std::path::PathBuf;
 
-use crate::driver::url::DatabaseUrl;
 use crate::driver::{Backup, Driver};
 use crate::error::{DbError, Error, Result};
 use crate::handoff::{HandoffReport, Invocation};
@@ -79,9 +78,9 @@ pub struct Runner<'a> {
     /// Applied revisions whose edited SQL the operator accepts (`--accept-edited`).
     pub accept_edited: Vec<String>,
     pub on_event: Box<dyn FnMut(Event<'_>) + 'a>,
-    /// The database's URL, beside which scratch databases are built (to identify an
-    /// unversioned database, or check `assume_legacy`); `None`: none is built.
-    pub scratch: Option<DatabaseUrl>,
+    /// Where scratch databases are built (to identify an unversioned database, or check
+    /// `assume_legacy`); `None`: none is built.
+    pub scratch: Option<crate::scratch::Site>,
     /// `upgrade --assume-legacy N [--force]`, for an unversioned database.
     pub assume_legacy: Option<AssumeLegacy>,
     /// What `assume_legacy` checked and recorded, once `upgrade` has passed it.

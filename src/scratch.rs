@@ -1,10 +1,11 @@
 //! Scratch databases: where ferry builds what a position of the migration set looks like
-//! (for `verify`, identifying unversioned databases, `upgrade-test`), never in the live one.
+//! (for `verify`, identifying unversioned databases, `--assume-legacy`, each `upgrade-test`
+//! case), never in the live one.
 //!
-//! SQLite: an in-memory database. PostgreSQL: a schema of its own in the same database,
-//! created for the purpose and dropped (with everything in it) when the scratch is dropped.
+//! SQLite: an in-memory database. PostgreSQL: a throwaway database on the live database's
+//! server (or the one `--scratch-url` names), made and removed by
+//! [`crate::driver::postgres::scratch`].
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::core::graph::Graph;
@@ -13,58 +14,122 @@ use crate::core::schema::{Schema, Scope};
 use crate::core::set::{Dialect, MigrationSet};
 use crate::core::state::Position;
 use crate::core::state::State;
+use crate::driver::postgres::scratch::{ScratchHolder, ScratchSpace};
 use crate::driver::url::DatabaseUrl;
-use crate::driver::{self, Driver, OpenOptions, Rows, quote};
+use crate::driver::{self, Driver, OpenOptions, Rows};
 use crate::error::{DbError, Error, Result};
 use crate::fixture::{self, TestDirs};
 use crate::runner::{BackupPolicy, Runner};
 
+/// Where the scratch databases of a live database are made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// The live database (for SQLite only its dialect counts).
+    pub live: DatabaseUrl,
+    /// `--scratch-url`: a PostgreSQL server, or a database, for scratch work.
+    pub server: Option<DatabaseUrl>,
+    /// The live target's `--schema`; without it, the live connection's current schema.
+    pub schema: Option<String>,
+}
+
+impl From<&DatabaseUrl> for Site {
+    fn from(live: &DatabaseUrl) -> Site {
+        Site {
+            live: live.clone(),
+            server: None,
+            schema: None,
+        }
+    }
+}
+
+impl From<&Site> for Site {
+    fn from(site: &Site) -> Site {
+        site.clone()
+    }
+}
+
+/// A place checked for making scratch databases: it refuses (exit 2) before anything is built
+/// when there is none (a PostgreSQL role without CREATEDB, and no `--scratch-url`).
+pub struct Space {
+    kind: SpaceKind,
+}
+
+enum SpaceKind {
+    Memory,
+    Server(Box<ScratchSpace>),
+}
+
+impl Space {
+    /// `purpose` names the command in the refusal, e.g. `verify`.
+    pub fn prepare(site: &Site, purpose: &str) -> Result<Space> {
+        let kind = match &site.live {
+            DatabaseUrl::SqliteFile(..) | DatabaseUrl::SqliteMemory => SpaceKind::Memory,
+            DatabaseUrl::Postgres(live) => {
+                let server = match &site.server {
+                    None => None,
+                    Some(DatabaseUrl::Postgres(url)) => Some(url.as_str()),
+                    Some(other) => {
+                        return Err(Error::Usage(format!(
+                            "--scratch-url {} is not a PostgreSQL URL; it names a server or a database ferry may \
+                             use for scratch work (postgres://…); SQLite scratch databases are always in memory",
+                            other.display()
+                        )));
+                    }
+                };
+                SpaceKind::Server(Box::new(ScratchSpace::prepare(
+                    live,
+                    server,
+                    site.schema.as_deref(),
+                    purpose,
+                )?))
+            }
+        };
+        Ok(Space { kind })
+    }
+
+    /// A new scratch database; `purpose` says in any failure inside it what was being built.
+    pub fn create(&self, purpose: impl Into<String>) -> Result<Scratch> {
+        let purpose = purpose.into();
+        match &self.kind {
+            SpaceKind::Memory => Ok(Scratch {
+                driver: Private(driver::open(
+                    &DatabaseUrl::SqliteMemory,
+                    &OpenOptions {
+                        create: true,
+                        schema: None,
+                        busy_timeout: Duration::from_secs(5),
+                    },
+                )?),
+                holder: None,
+                purpose,
+            }),
+            SpaceKind::Server(space) => {
+                let (driver, holder) = space.create()?;
+                Ok(Scratch {
+                    driver: Private(Box::new(driver)),
+                    holder: Some(holder),
+                    purpose,
+                })
+            }
+        }
+    }
+}
+
 /// A private, throwaway database of the same dialect (and server) as a live one.
 pub struct Scratch {
+    // Declared first, so the connection is closed before the holder removes the database.
     driver: Private,
-    /// PostgreSQL: the connection that created the scratch schema, and its name, to drop it.
-    owner: Option<(Box<dyn Driver>, String)>,
+    /// PostgreSQL: what removes the scratch database once the driver is closed.
+    holder: Option<ScratchHolder>,
+    /// The command and what it builds, for failures inside the scratch database.
+    purpose: String,
 }
 
 impl Scratch {
-    /// A scratch database beside `like`: in memory for SQLite, a new schema on the same
-    /// PostgreSQL database (the role needs CREATE on it).
-    pub fn beside(like: &DatabaseUrl) -> Result<Scratch> {
-        let options = |schema: Option<String>| OpenOptions {
-            create: true,
-            schema,
-            busy_timeout: Duration::from_secs(5),
-        };
-        match like {
-            DatabaseUrl::SqliteFile(..) | DatabaseUrl::SqliteMemory => Ok(Scratch {
-                driver: Private(driver::open(&DatabaseUrl::SqliteMemory, &options(None))?),
-                owner: None,
-            }),
-            DatabaseUrl::Postgres(_) => {
-                let mut owner = driver::open(like, &options(None))?;
-                let name = scratch_schema_name();
-                owner
-                    .execute(&format!("CREATE SCHEMA {}", quote(&name)))
-                    .map_err(|e| Error::Open {
-                        target: like.display(),
-                        message: format!(
-                            "cannot create the scratch schema {name} that ferry builds the expected schema in \
-                             (the role needs CREATE on the database): {e}"
-                        ),
-                    })?;
-                let scratch = driver::open(like, &options(Some(name.clone())));
-                match scratch {
-                    Ok(d) => Ok(Scratch {
-                        driver: Private(d),
-                        owner: Some((owner, name)),
-                    }),
-                    Err(e) => {
-                        let _ = owner.execute(&format!("DROP SCHEMA {} CASCADE", quote(&name)));
-                        Err(e)
-                    }
-                }
-            }
-        }
+    /// A scratch database at `site` (in memory for SQLite, a throwaway database on the
+    /// PostgreSQL server). `purpose` names the command and what it builds, for messages.
+    pub fn beside(site: impl Into<Site>, purpose: &str) -> Result<Scratch> {
+        Space::prepare(&site.into(), purpose)?.create(purpose)
     }
 
     pub fn driver(&mut self) -> &mut dyn Driver {
@@ -73,6 +138,20 @@ impl Scratch {
 
     pub fn dialect(&self) -> Dialect {
         self.driver.dialect()
+    }
+
+    /// Closes the scratch database's connection and hands over what removes it (PostgreSQL),
+    /// so the removal, which waits for a checkpoint, can run elsewhere: dropping the holder
+    /// removes the database.
+    pub fn close(self) -> Option<ScratchHolder> {
+        let Scratch { driver, holder, .. } = self;
+        drop(driver);
+        holder
+    }
+
+    /// PostgreSQL: the scratch database's name.
+    pub fn database_name(&self) -> Option<&str> {
+        self.holder.as_ref().map(ScratchHolder::name)
     }
 
     /// Builds `target` (from empty) in the scratch database, without seeds, and returns its
@@ -87,72 +166,74 @@ impl Scratch {
         {
             let mut runner = Runner::new(set, graph, &mut self.driver);
             runner.backup = BackupPolicy::Off;
-            fixture::build(&mut runner, target, dirs)?;
+            fixture::build(&mut runner, target, dirs).map_err(failed(&self.purpose))?;
         }
         self.snapshot(set)
     }
 
-    /// The scratch database's schema as a comparison sees it.
+    /// The scratch database's schema as a comparison sees it: everything the set created in
+    /// it (on PostgreSQL every schema and extension; read a live database with its
+    /// [`Schema::scope`] to compare).
     pub fn snapshot(&mut self, set: &MigrationSet) -> Result<Schema> {
         self.driver
-            .snapshot(&crate::bookkeeping::skipped_tables(set))
+            .snapshot_in(
+                &crate::bookkeeping::skipped_tables(set),
+                &Scope::everything(),
+            )
             .map_err(Error::reading("reading the scratch database's schema"))
     }
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Some((owner, name)) = &mut self.owner {
-            let _ = owner.execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(name)));
+/// Turns a step that failed in a scratch database into the error that says so (the runner's
+/// own words are about a live database); other errors pass.
+pub fn failed(purpose: &str) -> impl FnOnce(Error) -> Error + '_ {
+    move |e| match e {
+        Error::StepFailed { step, source, .. } | Error::FixtureFailed { step, source, .. } => {
+            Error::ScratchFailed {
+                purpose: purpose.to_string(),
+                step,
+                source,
+            }
         }
+        other => other,
     }
 }
 
-/// Unique per process and call, and recognizable if a killed run ever leaves one behind.
-fn scratch_schema_name() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "ferry_scratch_{}_{}_{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The schema a database at `state` should have, built in a scratch database beside `like`.
+/// The schema a database at `state` should have, built in a scratch database at `site`.
 /// `None` for states that have no defined schema (unversioned, ahead, inconsistent, a
 /// future legacy version).
 pub fn expected_schema(
     set: &MigrationSet,
     graph: &Graph,
-    like: &DatabaseUrl,
+    site: impl Into<Site>,
     state: &State,
 ) -> Result<Option<Schema>> {
     let Some(target) = Position::of_state(state) else {
         return Ok(None);
     };
-    let mut scratch = Scratch::beside(like)?;
+    let purpose = format!("building the expected schema at {}", target.describe(set));
+    let mut scratch = Scratch::beside(site, &purpose)?;
     let dirs = TestDirs::of(set, None);
     Ok(Some(scratch.schema_of(set, graph, &target, &dirs)?))
 }
 
 /// The schema after every legacy step: index N is legacy version N (0 = empty), built by
-/// replaying the chain once in a scratch database beside `like`.
+/// replaying the chain once in a scratch database at `site`. `purpose` names the command.
 pub fn legacy_schemas(
     set: &MigrationSet,
     graph: &Graph,
-    like: &DatabaseUrl,
+    site: impl Into<Site>,
+    purpose: &str,
 ) -> Result<Vec<Schema>> {
-    let mut scratch = Scratch::beside(like)?;
+    let purpose = format!("{purpose}: replaying the legacy chain");
+    let mut scratch = Scratch::beside(site, &purpose)?;
     let mut schemas = vec![scratch.snapshot(set)?];
     let dirs = TestDirs::default();
     for n in 1..=set.cap() {
         {
             let mut runner = Runner::new(set, graph, &mut scratch.driver);
             runner.backup = BackupPolicy::Off;
-            fixture::extend_legacy(&mut runner, n, &dirs)?;
+            fixture::extend_legacy(&mut runner, n, &dirs).map_err(failed(&purpose))?;
         }
         schemas.push(scratch.snapshot(set)?);
     }

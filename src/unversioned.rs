@@ -10,16 +10,15 @@ use crate::bookkeeping::{self, HistoryRow};
 use crate::core::graph::Graph;
 use crate::core::identify::{self, Identification};
 use crate::core::plan;
-use crate::core::schema::{Difference, Schema, diff};
+use crate::core::schema::{Difference, Schema, Scope, diff};
 use crate::core::set::MigrationSet;
 use crate::core::state::Position;
 use crate::core::state::{State, unversioned_refusal};
 use crate::driver::Driver;
-use crate::driver::url::DatabaseUrl;
 use crate::error::{Error, Result};
 use crate::fixture::TestDirs;
 use crate::runner::{Runner, describe};
-use crate::scratch::{self, Scratch};
+use crate::scratch::{self, Scratch, Site};
 
 /// `upgrade --assume-legacy N [--force]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,23 +40,28 @@ pub struct Assumed {
     pub note: String,
 }
 
-/// The live schema as a comparison sees it (ferry's tables and the marker's left out).
-pub fn live_schema(set: &MigrationSet, driver: &mut dyn Driver) -> Result<Schema> {
+/// The live schema as a comparison sees it (ferry's tables and the marker's left out): the
+/// managed schema, and the other schemas and extensions `scope` names (those an expected
+/// schema covers, so unrelated ones are no differences).
+pub fn live_schema(set: &MigrationSet, driver: &mut dyn Driver, scope: &Scope) -> Result<Schema> {
     driver
-        .snapshot(&bookkeeping::skipped_tables(set))
+        .snapshot_in(&bookkeeping::skipped_tables(set), scope)
         .map_err(Error::reading("reading the database's schema"))
 }
 
+/// What identification is called in messages.
+pub const IDENTIFYING: &str = "identifying the unversioned database's legacy version";
+
 /// Which legacy version's schema the database has: the whole chain is replayed once in a
-/// scratch database beside `url`, and each version compared with the live schema.
+/// scratch database at `site`, and each version compared with the live schema.
 pub fn identify(
     set: &MigrationSet,
     graph: &Graph,
-    url: &DatabaseUrl,
+    site: &Site,
     driver: &mut dyn Driver,
 ) -> Result<Option<Identification>> {
-    let live = live_schema(set, driver)?;
-    let legacy = scratch::legacy_schemas(set, graph, url)?;
+    let legacy = scratch::legacy_schemas(set, graph, site, IDENTIFYING)?;
+    let live = live_schema(set, driver, &Schema::scope_of_all(&legacy))?;
     Ok(identify::identify(&legacy, &live))
 }
 
@@ -70,14 +74,22 @@ pub(crate) fn refusal(runner: &mut Runner<'_>, state: &State) -> Error {
             reason: state.refusal(runner.set).unwrap_or_default(),
         };
     };
-    let identified = runner.scratch.clone().and_then(|url| {
-        identify(runner.set, runner.graph, &url, runner.driver)
-            .ok()
-            .flatten()
+    let mut unknown = String::new();
+    let identified = runner.scratch.clone().and_then(|site| {
+        match identify(runner.set, runner.graph, &site, runner.driver) {
+            Ok(identified) => identified,
+            Err(e) => {
+                unknown = format!(" (its legacy version could not be identified: {e})");
+                None
+            }
+        }
     });
     Error::Refused {
         state: state.name(),
-        reason: unversioned_refusal(tables, identified.as_ref()),
+        reason: format!(
+            "{}{unknown}",
+            unversioned_refusal(tables, identified.as_ref())
+        ),
     }
 }
 
@@ -108,7 +120,7 @@ pub(crate) fn assume(
     let assumed_state = State::Legacy { version: n };
     let plan = plan::upgrade(r.set, r.graph, &assumed_state, target)?;
     plan::check_runnable(r.set, &plan, r.driver.dialect())?;
-    let url = r.scratch.clone().ok_or_else(|| {
+    let site = r.scratch.clone().ok_or_else(|| {
         Error::Unsupported(
             "--assume-legacy compares the schema with one built in a scratch database, and this run has none".into(),
         )
@@ -116,13 +128,14 @@ pub(crate) fn assume(
 
     let started = Instant::now();
     let started_at = bookkeeping::now_utc();
-    let expected = Scratch::beside(&url)?.schema_of(
+    let purpose = format!("--assume-legacy {n}: building legacy {n}'s schema");
+    let expected = Scratch::beside(&site, &purpose)?.schema_of(
         r.set,
         r.graph,
         &Position::Legacy(n),
         &TestDirs::default(),
     )?;
-    let live = live_schema(r.set, r.driver)?;
+    let live = live_schema(r.set, r.driver, &expected.scope())?;
     let differences = diff(&expected, &live);
     if !differences.is_empty() && !assume.force {
         return Err(Error::Refused {

@@ -2,8 +2,8 @@
 //! one, releases on revisions) is built with its seed data in a scratch database, upgraded to
 //! head, and compared with a fresh install; the revisions are walked down and up again.
 //!
-//! Cases run in scratch databases only (SQLite in memory, a throwaway schema per case on a
-//! PostgreSQL server), several at a time on threads.
+//! Cases run in scratch databases only (SQLite in memory, a throwaway database per case on a
+//! PostgreSQL server), several at a time on threads, on the dialects the set supports.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -16,7 +16,7 @@ use crate::core::graph::Graph;
 use crate::core::plan::{self, Plan, Step};
 use crate::core::release::Release;
 use crate::core::schema::{Schema, diff};
-use crate::core::set::MigrationSet;
+use crate::core::set::{Dialect, MigrationSet};
 use crate::core::state::Position;
 use crate::core::state::{MarkerReading, State};
 use crate::driver::url::DatabaseUrl;
@@ -24,7 +24,7 @@ use crate::driver::{Driver, quote};
 use crate::error::{Error, Result};
 use crate::fixture::{self, TestDirs};
 use crate::runner::{BackupPolicy, RunReport, Runner};
-use crate::scratch::Scratch;
+use crate::scratch::{self, Scratch, Site, Space};
 
 /// One path the test walks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +69,10 @@ pub struct CaseResult {
     pub duration_ms: u128,
     /// Every problem found, the first one first (empty when the case passed).
     pub problems: Vec<String>,
+    /// What the case saw that is intended and does not fail it: a table the chain drops, rows
+    /// of a `[test] may_lose_rows` table a step prunes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Where releases sit: each position once, with the versions that sit there, oldest first.
@@ -118,12 +122,12 @@ pub fn release_matrix(points: &[(Position, Vec<String>)]) -> Vec<Case> {
     cases
 }
 
-/// Runs `cases` on every dialect in `on` (a scratch database beside each URL), `jobs` cases at
-/// a time. The fresh install of each dialect runs first: it is the reference schema.
+/// Runs `cases` on every dialect in `on` (a scratch database at each site per case), `jobs`
+/// cases at a time. The fresh install of each dialect runs first: it is the reference schema.
 pub fn run(
     set: &MigrationSet,
     graph: &Graph,
-    on: &[DatabaseUrl],
+    on: &[Site],
     cases: &[Case],
     dirs: &TestDirs,
     jobs: usize,
@@ -142,18 +146,30 @@ pub fn run(
     // Per dialect: its reference schema (None when the fresh install itself failed).
     let mut results: Vec<(usize, usize, CaseResult)> = Vec::new();
     let mut references = Vec::new();
-    for (d, like) in on.iter().enumerate() {
-        // A server that cannot be reached is exit 6 for the whole run, not a failed case.
-        drop(Scratch::beside(like)?);
+    let mut spaces = Vec::new();
+    for (d, site) in on.iter().enumerate() {
+        // A server that cannot be reached is exit 6 for the whole run, not a failed case, and
+        // one where no scratch database can be made exit 2.
+        let space = Space::prepare(site, "upgrade-test")?;
         let started = Instant::now();
-        let (problems, reference) = match context.fresh(like) {
+        let like = &site.live;
+        let purpose = purpose(set, &Case::Fresh, like);
+        let mut scratch = space.create(purpose.as_str())?;
+        let fresh = context.fresh(&mut scratch, &purpose);
+        drop(scratch);
+        let (problems, reference) = match fresh {
             Ok((problems, schema)) => (problems, Some(schema)),
             Err(e) => (vec![format!("fresh install: {e}")], None),
         };
         if let Some(i) = cases.iter().position(|c| *c == Case::Fresh) {
-            results.push((d, i, result(like, &cases[i], set, started, problems)));
+            results.push((
+                d,
+                i,
+                result(like, &cases[i], set, started, problems, Vec::new()),
+            ));
         }
         references.push(reference);
+        spaces.push(space);
     }
     let queue: Vec<(usize, usize)> = (0..on.len())
         .flat_map(|d| (0..cases.len()).map(move |i| (d, i)))
@@ -167,18 +183,33 @@ pub fn run(
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&(d, i)) = queue.get(k) else { break };
-                    let like = &on[d];
+                    let like = &on[d].live;
                     let started = Instant::now();
+                    let mut notes = Vec::new();
                     let problems = match &references[d] {
                         None => vec![
                             "not run: the fresh install failed, so there is no schema to compare with"
                                 .to_string(),
                         ],
-                        Some(reference) => context
-                            .case(like, &cases[i], reference)
-                            .unwrap_or_else(|e| vec![e.to_string()]),
+                        Some(reference) => {
+                            let purpose = purpose(set, &cases[i], like);
+                            match spaces[d].create(purpose.as_str()) {
+                                Err(e) => vec![e.to_string()],
+                                Ok(mut scratch) => {
+                                    let problems = context
+                                        .case(&mut scratch, &purpose, &cases[i], reference, &mut notes)
+                                        .unwrap_or_else(|e| vec![e.to_string()]);
+                                    // Dropping a PostgreSQL database waits for a checkpoint:
+                                    // it runs beside the next cases (the scope waits for it).
+                                    if let Some(holder) = scratch.close() {
+                                        scope.spawn(move || drop(holder));
+                                    }
+                                    problems
+                                }
+                            }
+                        }
                     };
-                    let r = result(like, &cases[i], set, started, problems);
+                    let r = result(like, &cases[i], set, started, problems, notes);
                     if let Ok(mut done) = done.lock() {
                         done.push((d, i, r));
                     }
@@ -191,12 +222,22 @@ pub fn run(
     Ok(results.into_iter().map(|(_, _, r)| r).collect())
 }
 
+/// How a case names itself in a failure inside its scratch database.
+fn purpose(set: &MigrationSet, case: &Case, like: &DatabaseUrl) -> String {
+    format!(
+        "upgrade-test case {} ({})",
+        case.path(set),
+        like.dialect().name()
+    )
+}
+
 fn result(
     like: &DatabaseUrl,
     case: &Case,
     set: &MigrationSet,
     started: Instant,
     problems: Vec<String>,
+    notes: Vec<String>,
 ) -> CaseResult {
     CaseResult {
         dialect: like.dialect().name(),
@@ -204,6 +245,7 @@ fn result(
         ok: problems.is_empty(),
         duration_ms: started.elapsed().as_millis(),
         problems,
+        notes,
     }
 }
 
@@ -222,9 +264,10 @@ impl Context<'_> {
     }
 
     /// The fresh install: its problems and its schema at head.
-    fn fresh(&self, like: &DatabaseUrl) -> Result<(Vec<String>, Schema)> {
-        let mut scratch = Scratch::beside(like)?;
-        self.runner(scratch.driver()).upgrade("heads")?;
+    fn fresh(&self, scratch: &mut Scratch, purpose: &str) -> Result<(Vec<String>, Schema)> {
+        self.runner(scratch.driver())
+            .upgrade("heads")
+            .map_err(scratch::failed(purpose))?;
         let marker = self
             .set
             .config
@@ -235,31 +278,44 @@ impl Context<'_> {
         Ok((problems, scratch.snapshot(self.set)?))
     }
 
-    fn case(&self, like: &DatabaseUrl, case: &Case, reference: &Schema) -> Result<Vec<String>> {
+    fn case(
+        &self,
+        scratch: &mut Scratch,
+        purpose: &str,
+        case: &Case,
+        reference: &Schema,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<String>> {
         match case {
             Case::Fresh => Ok(Vec::new()),
-            Case::From { target, .. } => self.from(like, target, reference),
-            Case::RoundTrip => self.round_trip(like, reference),
+            Case::From { target, .. } => self.from(scratch, purpose, target, reference, notes),
+            Case::RoundTrip => self.round_trip(scratch, purpose, reference),
         }
     }
 
     /// Builds `target` with its seeds, upgrades it to head, and checks the result.
     fn from(
         &self,
-        like: &DatabaseUrl,
+        scratch: &mut Scratch,
+        purpose: &str,
         target: &Position,
         reference: &Schema,
+        notes: &mut Vec<String>,
     ) -> Result<Vec<String>> {
-        let mut scratch = Scratch::beside(like)?;
         if let Err(e) =
             fixture::build_installed(&mut self.runner(scratch.driver()), target, self.dirs, &[])
         {
+            let e = scratch::failed(purpose)(e);
             return Ok(vec![format!("building the fixture: {e}")]);
         }
         let before = row_counts(self.set, scratch.driver())?;
-        if let Err(e) = self.runner(scratch.driver()).upgrade("heads") {
-            return Ok(vec![format!("upgrade: {e}")]);
-        }
+        let report = match self.runner(scratch.driver()).upgrade("heads") {
+            Ok(report) => report,
+            Err(e) => {
+                let e = scratch::failed(purpose)(e);
+                return Ok(vec![format!("upgrade: {e}")]);
+            }
+        };
         let mut problems = Vec::new();
         let schema = scratch.snapshot(self.set)?;
         problems.extend(schema_problem(
@@ -268,13 +324,23 @@ impl Context<'_> {
             &schema,
         ));
         let after = row_counts(self.set, scratch.driver())?;
+        let pruned = &self.set.config.test.may_lose_rows;
         for (table, count) in &before {
             match after.get(table) {
+                // The chain drops it, and a fresh install has none either: intended.
+                None if !reference.tables.contains_key(table) => notes.push(format!(
+                    "table {table} ({count} rows) was dropped by {}, as a fresh install has no such table",
+                    self.dropped_by(scratch.dialect(), &report, table)
+                )),
                 None => problems.push(format!(
                     "table {table} vanished (it held {count} rows before the upgrade)"
                 )),
+                Some(now) if now < count && pruned.contains(table) => notes.push(format!(
+                    "table {table} lost rows as [test] may_lose_rows allows: {count} before the upgrade, {now} after"
+                )),
                 Some(now) if now < count => problems.push(format!(
-                    "table {table} lost rows: {count} before the upgrade, {now} after"
+                    "table {table} lost rows: {count} before the upgrade, {now} after (if a step prunes them on purpose, \
+                     list it in ferry.toml: [test] may_lose_rows = [\"{table}\"])"
                 )),
                 Some(_) => {}
             }
@@ -285,6 +351,44 @@ impl Context<'_> {
         };
         problems.extend(self.bookkeeping(scratch.driver(), Some(marker))?);
         Ok(problems)
+    }
+
+    /// The step of `report` whose script drops `table` (read from its SQL), for the report.
+    fn dropped_by(&self, dialect: Dialect, report: &RunReport, table: &str) -> String {
+        let name = table.to_ascii_lowercase();
+        let drops = |sql: &str| {
+            let sql = crate::core::schema::normalize_sql(sql)
+                .to_ascii_lowercase()
+                .replace('"', "");
+            ["drop table ", "drop table if exists "].iter().any(|p| {
+                sql.match_indices(p).any(|(at, _)| {
+                    let word = sql[at + p.len()..]
+                        .split(|c: char| c.is_whitespace() || c == ';' || c == ',')
+                        .next()
+                        .unwrap_or_default();
+                    word.rsplit_once('.').map_or(word, |(_, t)| t) == name
+                })
+            })
+        };
+        report
+            .steps
+            .iter()
+            .find(|s| {
+                let sql = match &s.step {
+                    Step::Legacy { number } => self
+                        .set
+                        .legacy
+                        .iter()
+                        .find(|l| l.number == *number)
+                        .and_then(|l| l.up.get(dialect)),
+                    Step::Up { revision } => {
+                        self.set.revision(revision).and_then(|r| r.up.get(dialect))
+                    }
+                    _ => None,
+                };
+                sql.is_some_and(&drops)
+            })
+            .map_or_else(|| "the upgrade".to_string(), |s| s.label.clone())
     }
 
     /// The version table at head and the marker at `marker`.
@@ -317,8 +421,12 @@ impl Context<'_> {
 
     /// Fresh install at the baseline, then every revision up, recording the schema; every
     /// revision down, comparing with the schema recorded below it; every revision up again.
-    fn round_trip(&self, like: &DatabaseUrl, reference: &Schema) -> Result<Vec<String>> {
-        let mut scratch = Scratch::beside(like)?;
+    fn round_trip(
+        &self,
+        scratch: &mut Scratch,
+        purpose: &str,
+        reference: &Schema,
+    ) -> Result<Vec<String>> {
         let set = self.set;
         let mut state = State::Empty;
         let step = |scratch: &mut Scratch, state: &mut State, step: Step| -> Result<()> {
@@ -329,7 +437,8 @@ impl Context<'_> {
             let before = state.clone();
             let report: RunReport = self
                 .runner(scratch.driver())
-                .locked(|r| r.execute(before, &plan))?;
+                .locked(|r| r.execute(before, &plan))
+                .map_err(scratch::failed(purpose))?;
             *state = State::Managed {
                 heads: report.heads,
             };
@@ -337,7 +446,7 @@ impl Context<'_> {
         };
         let fresh = plan::upgrade(set, self.graph, &State::Empty, "base")?;
         for s in fresh.steps {
-            step(&mut scratch, &mut state, s)?;
+            step(scratch, &mut state, s)?;
         }
         let order: Vec<String> = self
             .graph
@@ -352,7 +461,7 @@ impl Context<'_> {
             let up = Step::Up {
                 revision: id.clone(),
             };
-            if let Err(e) = step(&mut scratch, &mut state, up) {
+            if let Err(e) = step(scratch, &mut state, up) {
                 return Ok(vec![format!("upgrade {id}: {e}")]);
             }
             recorded.push(scratch.snapshot(set)?);
@@ -369,7 +478,7 @@ impl Context<'_> {
             let down = Step::Down {
                 revision: id.clone(),
             };
-            if let Err(e) = step(&mut scratch, &mut state, down) {
+            if let Err(e) = step(scratch, &mut state, down) {
                 problems.push(format!("downgrade {id}: {e}"));
                 return Ok(problems);
             }
@@ -390,7 +499,7 @@ impl Context<'_> {
             let up = Step::Up {
                 revision: id.clone(),
             };
-            if let Err(e) = step(&mut scratch, &mut state, up) {
+            if let Err(e) = step(scratch, &mut state, up) {
                 problems.push(format!("upgrade {id} again after its downgrade: {e}"));
                 return Ok(problems);
             }
@@ -454,11 +563,39 @@ fn row_counts(set: &MigrationSet, driver: &mut dyn Driver) -> Result<BTreeMap<St
     Ok(counts)
 }
 
-/// The dialects `upgrade-test` runs on: SQLite always, PostgreSQL when given a server.
-pub fn dialects(database: Option<&DatabaseUrl>) -> Vec<DatabaseUrl> {
-    let mut on = vec![DatabaseUrl::SqliteMemory];
-    if let Some(url @ DatabaseUrl::Postgres(_)) = database {
-        on.push(url.clone());
+/// The dialects `upgrade-test` runs on: those the set supports (the dialects its `baseline/`
+/// has), SQLite in memory and PostgreSQL on `server`. A set that supports PostgreSQL only needs
+/// a server (exit 2 without one). Also returns a note on a server given and not used.
+pub fn dialects(set: &MigrationSet, server: Option<&Site>) -> Result<(Vec<Site>, Option<String>)> {
+    let supports = |d: Dialect| set.baselines.contains_key(&d);
+    let mut on = Vec::new();
+    let mut note = None;
+    if supports(Dialect::Sqlite) {
+        on.push(Site::from(&DatabaseUrl::SqliteMemory));
     }
-    on
+    match server {
+        Some(site) if supports(Dialect::Postgres) => on.push(site.clone()),
+        Some(site) => {
+            note = Some(format!(
+                "the set supports SQLite only (baseline/ has no postgres.sql), so its cases ran on SQLite in memory; \
+                 the PostgreSQL server of --database ({}) was not used",
+                site.live.display()
+            ));
+        }
+        None if on.is_empty() && supports(Dialect::Postgres) => {
+            return Err(Error::Usage(
+                "the set supports PostgreSQL only (baseline/ has postgres.sql and no sqlite.sql), so upgrade-test runs \
+                 its cases on a PostgreSQL server: pass --database postgres://USER@HOST/DB naming one (each case gets \
+                 a throwaway database there; that database itself is never touched)"
+                    .into(),
+            ));
+        }
+        None => {}
+    }
+    if on.is_empty() {
+        return Err(Error::Usage(
+            "the set has no baseline/ for any dialect (sqlite.sql, postgres.sql), so there is nothing to test".into(),
+        ));
+    }
+    Ok((on, note))
 }

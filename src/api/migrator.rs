@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::fixture::TestDirs;
 use crate::handoff::{HandoffReport, Invocation};
 use crate::runner::{Runner, StepReport, describe};
-use crate::scratch::Scratch;
+use crate::scratch::{Scratch, Site};
 use crate::unversioned::{self, AssumeLegacy, Assumed};
 
 pub use crate::runner::BackupPolicy;
@@ -56,6 +56,7 @@ pub struct Migrator {
     set: MigrationSet,
     database: Option<String>,
     schema: Option<String>,
+    scratch_url: Option<String>,
     lock_timeout: Duration,
     backup: BackupPolicy,
     on_progress: Box<dyn FnMut(Progress<'_>)>,
@@ -198,6 +199,7 @@ impl Migrator {
             set,
             database: None,
             schema: None,
+            scratch_url: None,
             lock_timeout: Duration::from_secs(60),
             backup: BackupPolicy::default(),
             on_progress: Box::new(|_| {}),
@@ -218,6 +220,14 @@ impl Migrator {
     /// PostgreSQL: the schema that holds the application and ferry's tables.
     pub fn schema(mut self, name: impl Into<String>) -> Migrator {
         self.schema = Some(name.into());
+        self
+    }
+
+    /// PostgreSQL: where scratch databases go (for `verify`, identifying an unversioned
+    /// database, `assume_legacy`) when the role cannot create databases: a server whose role
+    /// can, or an empty database.
+    pub fn scratch_url(mut self, url: &str) -> Migrator {
+        self.scratch_url = Some(url.to_string());
         self
     }
 
@@ -264,14 +274,19 @@ impl Migrator {
     pub fn status(&mut self) -> Result<Status> {
         let url = self.url()?;
         let graph = Graph::new(&self.set)?;
+        let site = self.site(&url)?;
         let mut db = self.open(&url, false)?;
         let mut runner = Runner::new(&self.set, &graph, db.as_mut());
         let (state, probe) = runner.inspect()?;
         let identified = match &state {
             State::Unversioned { .. } => Some(
-                unversioned::identify(&self.set, &graph, &url, runner.driver)
-                    .map_err(|e| e.to_string())
-                    .and_then(|i| i.ok_or_else(|| "the set has no legacy version".into())),
+                match unversioned::identify(&self.set, &graph, &site, runner.driver) {
+                    // No place for a scratch database: refused before anything is built.
+                    Err(e @ Error::Usage(_)) => return Err(e),
+                    other => other
+                        .map_err(|e| e.to_string())
+                        .and_then(|i| i.ok_or_else(|| "the set has no legacy version".into())),
+                },
             ),
             _ => None,
         };
@@ -350,13 +365,14 @@ impl Migrator {
 
     pub(crate) fn verify_or_identify(&mut self) -> Result<Verified> {
         let url = self.url()?;
+        let site = self.site(&url)?;
         let graph = Graph::new(&self.set)?;
         let set = &self.set;
         let mut db = self.open(&url, false)?;
         let (state, _) = Runner::new(set, &graph, db.as_mut()).inspect()?;
         let Some(target) = Position::of_state(&state) else {
             if let State::Unversioned { tables } = &state {
-                let identified = unversioned::identify(set, &graph, &url, db.as_mut())?;
+                let identified = unversioned::identify(set, &graph, &site, db.as_mut())?;
                 let refusal = unversioned_refusal(tables, identified.as_ref());
                 return Ok(Verified::Unversioned {
                     database: url.display(),
@@ -378,8 +394,13 @@ impl Migrator {
             seeds: None,
             superseded: TestDirs::of(set, None).superseded,
         };
-        let expected = Scratch::beside(&url)?.schema_of(set, &graph, &target, &dirs)?;
-        let live = unversioned::live_schema(set, db.as_mut())?;
+        let purpose = format!(
+            "verify: building the expected schema at {}",
+            target.describe(set)
+        );
+        let expected = Scratch::beside(site, &purpose)?.schema_of(set, &graph, &target, &dirs)?;
+        // Everything the set creates, wherever it creates it; nothing else of the live database.
+        let live = unversioned::live_schema(set, db.as_mut(), &expected.scope())?;
         Ok(Verified::Compared(Verification {
             database: url.display(),
             position: describe(&state),
@@ -427,6 +448,7 @@ impl Migrator {
             )));
         }
         let url = self.url()?;
+        let site = self.site(&url)?;
         self.check_assume_legacy(&url)?;
         let handoff = match &self.set.config.handoff {
             Some(h) => {
@@ -460,7 +482,7 @@ impl Migrator {
         runner.backup = backup.clone();
         runner.on_event = Box::new(on_progress);
         runner.accept_edited = accept_edited.clone();
-        runner.scratch = Some(url.clone());
+        runner.scratch = Some(site);
         runner.assume_legacy = *assume_legacy;
         let (report, handoff) = match (&handoff, goal) {
             (Some(invocation), Goal::Target(target)) => {
@@ -527,6 +549,22 @@ impl Migrator {
             )));
         }
         Ok(url)
+    }
+
+    /// Where scratch databases of `url` are made.
+    fn site(&self, url: &DatabaseUrl) -> Result<Site> {
+        let server = match &self.scratch_url {
+            None => None,
+            Some(text) => Some(
+                DatabaseUrl::parse(text)
+                    .map_err(|e| Error::Usage(format!("the scratch URL: {e}")))?,
+            ),
+        };
+        Ok(Site {
+            live: url.clone(),
+            server,
+            schema: self.schema.clone(),
+        })
     }
 
     fn open(&self, url: &DatabaseUrl, create: bool) -> Result<Box<dyn Driver>> {

@@ -24,6 +24,7 @@ use crate::driver::url::DatabaseUrl;
 use crate::driver::{self, OpenOptions};
 use crate::error::{Error, Result};
 use crate::runner::{BackupPolicy, Event, RunReport, Runner, describe};
+use crate::scratch::Site;
 
 mod new;
 mod rehearse;
@@ -135,6 +136,16 @@ pub struct Cli {
     /// PostgreSQL schema that holds the application (and ferry's tables)
     #[arg(long, global = true, value_name = "NAME")]
     schema: Option<String>,
+    /// PostgreSQL: a server (whose role may create databases) or an empty database for the
+    /// scratch databases of verify, identification, --assume-legacy and upgrade-test
+    #[arg(
+        long,
+        global = true,
+        env = "FERRY_SCRATCH_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    scratch_url: Option<String>,
     /// Where the verified SQLite backup taken before the first write goes (default: beside the file)
     #[arg(long, global = true, value_name = "DIR")]
     backup_dir: Option<PathBuf>,
@@ -260,9 +271,10 @@ enum Command {
     /// (exit 0 equal, 1 different; writes nothing)
     #[command(after_help = "\
 The expected schema is built in a scratch database (SQLite: in memory; PostgreSQL: a throwaway
-schema on the same database), never in the live one. Differences are listed object by object:
-tables, columns (type, nullability, default), constraints (primary, unique, foreign keys with
-their actions, checks), indexes, triggers, views, and on PostgreSQL functions, types and sequences.
+database on the same server, which needs CREATEDB, or --scratch-url), never in the live one.
+Differences are listed object by object: tables, columns (type, nullability, default),
+constraints (primary, unique, foreign keys with their actions, checks), indexes, triggers,
+views, and on PostgreSQL functions, types and sequences.
 An unversioned database has no position: verify names the legacy version its schema matches
 (or the nearest) and exits 3, as for ahead, inconsistent and unknown future databases.
 
@@ -418,6 +430,22 @@ fn database_url(cli: &Cli, explicit: Option<&str>) -> Result<DatabaseUrl> {
         ));
     }
     Ok(url)
+}
+
+/// Where the scratch databases of the live database `url` are made: beside it (SQLite: in
+/// memory), or with `--scratch-url` on that server or in that database.
+fn scratch_site(cli: &Cli, url: &DatabaseUrl) -> Result<Site> {
+    let server = match cli.scratch_url.as_deref() {
+        None => None,
+        Some(text) => Some(
+            DatabaseUrl::parse(text).map_err(|e| Error::Usage(format!("--scratch-url: {e}")))?,
+        ),
+    };
+    Ok(Site {
+        live: url.clone(),
+        server,
+        schema: cli.schema.clone(),
+    })
 }
 
 fn open(cli: &Cli, url: &DatabaseUrl, create: bool) -> Result<Box<dyn driver::Driver>> {
@@ -584,7 +612,8 @@ fn backup_policy(cli: &Cli) -> BackupPolicy {
 
 /// The [`Migrator`] of `status`, `upgrade`, `check` and `verify`, set up from the options.
 fn migrator(cli: &Cli, set: &MigrationSet) -> Result<Migrator> {
-    database_url(cli, None)?; // the option's own checks and messages
+    // The options' own checks and messages.
+    scratch_site(cli, &database_url(cli, None)?)?;
     let mut migrator = Migrator::new(set.clone())
         .database(&database_text(cli, None)?)
         .lock_timeout(Duration::from_secs(cli.lock_timeout))
@@ -592,6 +621,9 @@ fn migrator(cli: &Cli, set: &MigrationSet) -> Result<Migrator> {
         .on_progress(progress_bar(!cli.quiet && !cli.json));
     if let Some(schema) = &cli.schema {
         migrator = migrator.schema(schema.clone());
+    }
+    if let Some(url) = &cli.scratch_url {
+        migrator = migrator.scratch_url(url);
     }
     migrator.handoff_stdout_to_stderr = cli.json;
     migrator.handoff_announce = !cli.json && !cli.quiet;

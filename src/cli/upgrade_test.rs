@@ -24,10 +24,12 @@ version table is at head, the legacy marker at the cap (or the superseded versio
 round trip: a fresh install goes up one revision at a time, down to the baseline one revision
 at a time, and up again, its schema compared with the one recorded at each revision.
 
-It builds its own databases and never touches an existing one: SQLite in memory always; with
---database postgres://… also PostgreSQL, every case in a throwaway schema on that server
-(the role needs CREATE on the database). Exit 0 when every case passes, 1 when any fails
-(the path and its first problem are named), 2 for bad input, 6 when the server is unreachable.
+It builds its own databases and never touches an existing one, on the dialects the set
+supports (those its baseline/ has): SQLite in memory; with --database postgres://… also
+PostgreSQL, every case in a throwaway database on that server (the role needs CREATEDB, or
+--scratch-url names a server or an empty database for them). A PostgreSQL-only set needs
+--database. Exit 0 when every case passes, 1 when any fails (the path and its first problem
+are named), 2 for bad input, 6 when the server is unreachable.
 
 Examples:
   ferry upgrade-test                                    the whole matrix on SQLite
@@ -60,20 +62,25 @@ pub fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, args: &UpgradeTestArgs)
         Some(Ok(url)) => {
             return Err(Error::Usage(format!(
                 "upgrade-test builds its own databases (SQLite in memory) and never opens {}; \
-                 give --database only a PostgreSQL URL, to also test on that server (in scratch schemas)",
+                 give --database only a PostgreSQL URL, to also test on that server (in throwaway databases)",
                 url.display()
             )));
         }
     };
     if cli.schema.is_some() {
         return Err(Error::Usage(
-            "upgrade-test runs every case in a scratch schema of its own; --schema does not apply"
+            "upgrade-test runs every case in a scratch database of its own; --schema does not apply"
                 .into(),
         ));
     }
     if args.jobs == Some(0) {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
+    let server = match server {
+        Some(url) => Some(super::scratch_site(cli, &url)?),
+        None => None,
+    };
+    let (on, note) = upgrade_test::dialects(set, server.as_ref())?;
     let dirs = test_dirs(set, args.seeds.clone())?;
     let releases = Releases::of(set)?;
     let cases = match &args.releases {
@@ -87,7 +94,6 @@ pub fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, args: &UpgradeTestArgs)
             upgrade_test::full_matrix(set, &upgrade_test::release_points(&all))
         }
     };
-    let on = upgrade_test::dialects(server.as_ref());
     let jobs = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
     });
@@ -97,7 +103,7 @@ pub fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, args: &UpgradeTestArgs)
     let failed: Vec<&CaseResult> = results.iter().filter(|r| !r.ok).collect();
 
     let mut text = table(&results);
-    let dialects: Vec<&str> = on.iter().map(|u| u.dialect().name()).collect();
+    let dialects: Vec<&str> = on.iter().map(|s| s.live.dialect().name()).collect();
     text.push_str(&format!(
         "\n{} cases on {}: {} passed, {} failed, in {:.1} s ({jobs} at a time)\n",
         results.len(),
@@ -106,8 +112,16 @@ pub fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, args: &UpgradeTestArgs)
         failed.len(),
         total.as_secs_f64()
     ));
+    if let Some(note) = &note {
+        text.push_str(&format!("note: {note}\n"));
+    }
     if dirs.seeds.is_none() {
         text.push_str("note: no seed data (ferry.toml has no [test] seeds and no --seeds was given): row checks compare empty tables\n");
+    }
+    for r in results.iter().filter(|r| !r.notes.is_empty()) {
+        for note in &r.notes {
+            text.push_str(&format!("note {} {}: {note}\n", r.dialect, r.path));
+        }
     }
     for f in &failed {
         text.push_str(&format!(
@@ -122,7 +136,7 @@ pub fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, args: &UpgradeTestArgs)
         json: json!({
             "dialects": dialects, "cases": results, "passed": results.len() - failed.len(),
             "failed": failed.len(), "all_passed": failed.is_empty(), "total_ms": total.as_millis(),
-            "jobs": jobs, "seeds": dirs.seeds.as_ref().map(|d| d.display()),
+            "jobs": jobs, "note": note, "seeds": dirs.seeds.as_ref().map(|d| d.display()),
         }),
         code: u8::from(!failed.is_empty()),
     })

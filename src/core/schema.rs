@@ -135,6 +135,21 @@ impl Schema {
             extensions: Names::Only(self.extensions.keys().cloned().collect()),
         }
     }
+
+    /// What any of `schemas` covers: the scope to read a live database with when it is
+    /// compared with each of them.
+    pub fn scope_of_all<'s>(schemas: impl IntoIterator<Item = &'s Schema>) -> Scope {
+        let mut names = BTreeSet::new();
+        let mut extensions = BTreeSet::new();
+        for s in schemas {
+            names.extend(s.schemas.iter().cloned());
+            extensions.extend(s.extensions.keys().cloned());
+        }
+        Scope {
+            schemas: Names::Only(names),
+            extensions: Names::Only(extensions),
+        }
+    }
 }
 
 impl fmt::Display for Column {

@@ -13,6 +13,9 @@
 //!   from the database and the schema, and it dies with the connection.
 //! - Statements wait for row and table locks as PostgreSQL always does (`OpenOptions::
 //!   busy_timeout` is SQLite's); `options=-c lock_timeout=…` in the URL bounds that wait.
+//! - Scratch databases (throwaway databases on the same server, never the live one): [`scratch`].
+
+pub mod scratch;
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -624,10 +627,6 @@ fn unqualify(definition: &str, schema: &str) -> String {
 impl Postgres {
     pub fn connect(conn: &str, options: &OpenOptions) -> Result<Postgres> {
         let shown = redact(conn);
-        let open = |message: String| Error::Open {
-            target: shown.clone(),
-            message: redact(&message),
-        };
         if let Some(schema) = &options.schema
             && !valid_identifier(schema)
         {
@@ -638,6 +637,15 @@ impl Postgres {
         // A connection string that cannot be used as written is a configuration error (exit 2).
         let target = Target::parse(conn)
             .map_err(|m| Error::Usage(format!("database URL {shown}: {}", redact(&m))))?;
+        Self::open_target(target, shown, options)
+    }
+
+    /// Opens a driver on a parsed target; `shown` names it in messages.
+    fn open_target(target: Target, shown: String, options: &OpenOptions) -> Result<Postgres> {
+        let open = |message: String| Error::Open {
+            target: shown.clone(),
+            message: redact(&message),
+        };
         let mut client = target.connect().map_err(&open)?;
         let setup = |e: postgres::Error| {
             open(format!(
