@@ -48,6 +48,14 @@ impl TestDir {
         }
     }
 
+    /// The directory as a path: on disk, or relative to the set root for a compiled-in one.
+    pub fn location(&self) -> String {
+        match self {
+            TestDir::Disk(p) => p.display().to_string(),
+            TestDir::Embedded { dir, .. } => dir.clone(),
+        }
+    }
+
     /// `NNN.<dialect>.sql`, else `NNN.sql`: (its path for messages, its SQL).
     pub fn numbered(&self, number: u32, dialect: Dialect) -> Result<Option<(String, String)>> {
         match self {

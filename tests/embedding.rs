@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -36,11 +35,11 @@ fn the_migrator_installs_bridges_and_reports() {
         assert_eq!(status.heads, [HEAD]);
         assert!(!migrator(&db).check().expect("check").at_head());
 
-        let events = Rc::new(RefCell::new(Vec::new()));
+        let events = Arc::new(Mutex::new(Vec::new()));
         let seen = events.clone();
         let report = migrator(&db)
             .on_progress(move |p| {
-                seen.borrow_mut().push(match p {
+                seen.lock().unwrap().push(match p {
                     Progress::Planned { total } => format!("planned {total}"),
                     Progress::Started { label, .. } => format!("started {label}"),
                     Progress::Finished { label, .. } => format!("finished {label}"),
@@ -54,7 +53,7 @@ fn the_migrator_installs_bridges_and_reports() {
         assert_eq!(labels.len(), 6, "{labels:?}");
         assert!(labels[0].contains("0001_baseline"), "{labels:?}");
         assert!(labels[5].contains(HEAD), "{labels:?}");
-        let events = events.borrow();
+        let events = events.lock().unwrap();
         assert_eq!(events[0], "planned 6");
         assert_eq!(events.len(), 1 + 2 * 6, "{events:?}");
         assert_eq!(events.last().unwrap(), &format!("finished {}", labels[5]));
@@ -169,6 +168,13 @@ fn the_migrator_backs_up_a_sqlite_file_where_told() {
     assert!(report.backup.is_none());
 }
 
+/// A migrator can run on another thread.
+#[test]
+fn the_migrator_is_send() {
+    fn send<T: Send>(_: &T) {}
+    send(&Migrator::new(ferry::reference_set()));
+}
+
 /// A set read at run time works the same as the compiled-in one.
 #[test]
 fn a_set_loaded_from_a_directory_runs_too() {
@@ -196,6 +202,41 @@ fn a_set_loaded_from_a_directory_runs_too() {
     );
 }
 
+/// The build's checks (`ferry::build::check`, what `embed_migrations` runs): the set's files
+/// come with its `[test]` data, which loading routes aside; a dialect the baseline has but a
+/// script lacks is refused, naming the file to add.
+#[test]
+fn the_build_check_embeds_test_data_and_wants_every_dialects_sql() {
+    let files = ferry::build::check(&example().join("db")).expect("the example's set passes");
+    assert!(files.paths().any(|p| p == "tests/seeds/001.sql"));
+    let set = MigrationSet::load(files, ferry::core::set::Origin::Embedded).expect("it loads");
+    assert_eq!(
+        set.test_files.keys().collect::<Vec<_>>(),
+        ["tests/seeds/001.sql"]
+    );
+    let dirs = ferry::fixture::TestDirs::of(&set, None);
+    let seeds = dirs.seeds.expect("the embedded seeds");
+    assert!(seeds.exists());
+    let (shown, sql) = seeds
+        .numbered(1, Dialect::Postgres)
+        .unwrap()
+        .expect("001.sql serves every dialect");
+    assert_eq!(shown, "tests/seeds/001.sql");
+    assert!(sql.contains("written by legacy version 1"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("db");
+    copy_dir(&example().join("db"), &copy);
+    let revision = copy.join("revisions/0002_note_tags");
+    std::fs::rename(revision.join("up.sql"), revision.join("up.sqlite.sql")).unwrap();
+    let e = ferry::build::check(&copy).expect_err("no PostgreSQL up for 0002");
+    let message = e.to_string();
+    assert!(
+        message.contains("revisions/0002_note_tags") && message.contains("up.postgres.sql"),
+        "{message}"
+    );
+}
+
 /// The compiled-in set carries its `[test]` data (seeds, superseded SQL): `upgrade-test` and
 /// `fixture` work from any directory, not only from the repository.
 #[test]
@@ -218,12 +259,7 @@ fn the_compiled_in_sets_test_data_works_from_any_directory() {
     };
     let report = run(&["upgrade-test", "--json"]).expect(0).json();
     assert_eq!(report["all_passed"], true, "{report}");
-    assert!(
-        report["seeds"]
-            .as_str()
-            .is_some_and(|s| s.contains("compiled in")),
-        "{report}"
-    );
+    assert_eq!(report["seeds"], "tests/seeds", "{report}");
     let cases = report["cases"].as_array().expect("cases");
     assert!(
         cases

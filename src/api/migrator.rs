@@ -31,7 +31,8 @@ pub use crate::runner::BackupPolicy;
 /// starts and finishes (with its duration).
 pub use crate::runner::Event as Progress;
 
-/// Runs a migration set against one database.
+/// Runs a migration set against one database. It is `Send`: an application may run it on
+/// another thread (e.g. `spawn_blocking`).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), ferry::Error> {
@@ -59,7 +60,7 @@ pub struct Migrator {
     scratch_url: Option<String>,
     lock_timeout: Duration,
     backup: BackupPolicy,
-    on_progress: Box<dyn FnMut(Progress<'_>)>,
+    on_progress: Box<dyn FnMut(Progress<'_>) + Send>,
     accept_edited: Vec<String>,
     assume_legacy: Option<AssumeLegacy>,
     /// With a `[handoff]`: the command's stdout goes to stderr (the CLI's `--json`).
@@ -245,7 +246,7 @@ impl Migrator {
     }
 
     /// Called as a run goes: planned, then each step started and finished.
-    pub fn on_progress(mut self, report: impl FnMut(Progress<'_>) + 'static) -> Migrator {
+    pub fn on_progress(mut self, report: impl FnMut(Progress<'_>) + Send + 'static) -> Migrator {
         self.on_progress = Box::new(report);
         self
     }

@@ -631,7 +631,7 @@ fn migrator(cli: &Cli, set: &MigrationSet) -> Result<Migrator> {
 }
 
 /// A progress bar on stderr, when `enabled` and stderr is a terminal.
-fn progress_bar(enabled: bool) -> impl FnMut(Event<'_>) + 'static {
+fn progress_bar(enabled: bool) -> impl FnMut(Event<'_>) + Send + 'static {
     let enabled = enabled && std::io::stderr().is_terminal();
     let mut bar: Option<indicatif::ProgressBar> = None;
     move |event| match event {

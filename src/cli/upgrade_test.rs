@@ -136,7 +136,7 @@ pub fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, args: &UpgradeTestArgs)
         json: json!({
             "dialects": dialects, "cases": results, "passed": results.len() - failed.len(),
             "failed": failed.len(), "all_passed": failed.is_empty(), "total_ms": total.as_millis(),
-            "jobs": jobs, "note": note, "seeds": dirs.seeds.as_ref().map(|d| d.display()),
+            "jobs": jobs, "note": note, "seeds": dirs.seeds.as_ref().map(|d| d.location()),
         }),
         code: u8::from(!failed.is_empty()),
     })
