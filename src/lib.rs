@@ -82,10 +82,16 @@ pub mod embedded {
 }
 
 #[cfg(feature = "drivers")]
-pub use api::{BackupPolicy, Check, Migrator, Progress, Status, UpgradeReport, Verification};
+pub use api::{
+    BackupPolicy, Check, Edited, Migrator, Progress, Status, UpgradeReport, Verification,
+};
 pub use core::state::State;
 #[cfg(feature = "drivers")]
+pub use driver::Backup;
+#[cfg(feature = "drivers")]
 pub use error::Error;
+#[cfg(feature = "drivers")]
+pub use runner::StepReport;
 
 #[cfg(feature = "drivers")]
 pub mod bookkeeping;
