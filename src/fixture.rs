@@ -133,24 +133,42 @@ pub fn numbered_file(
 }
 
 /// What building legacy `n` replays: the chain up to (n, or the cap for a superseded n), and
-/// the superseded version to write on top. Checked before the database is opened or created.
+/// the superseded version to write on top. `n` is 0 (empty), a step number or a superseded
+/// version. Checked before the database is opened or created.
 pub fn replay_target(set: &MigrationSet, n: i64) -> Result<(u32, Option<u32>)> {
     let cap = set.cap();
     let superseded = u32::try_from(n)
         .ok()
         .filter(|v| set.superseded.contains_key(v));
     match u32::try_from(n) {
-        Ok(v) if v <= cap => Ok((v, None)),
+        Ok(v) if v == 0 || set.step(v).is_some() => Ok((v, None)),
         Ok(_) if superseded.is_some() => Ok((cap, superseded)),
-        _ => Err(Error::Usage(format!(
-            "--legacy {n}: a legacy version is 0..={cap} or a superseded version ({})",
-            set.superseded
-                .keys()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
+        _ => {
+            let contiguous = set.floor() == 1 && set.legacy.len() as u64 == u64::from(cap);
+            let steps = if contiguous {
+                format!("0..={cap}")
+            } else {
+                format!("0 (empty) or a step number ({})", set.steps_text())
+            };
+            Err(Error::Usage(format!(
+                "--legacy {n}: a legacy version is {steps} or a superseded version ({})",
+                set.superseded
+                    .keys()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
     }
+}
+
+/// The legacy step that runs right before step `number`: `None` when it is the first.
+fn step_before(set: &MigrationSet, number: u32) -> Option<u32> {
+    set.legacy
+        .iter()
+        .map(|s| s.number)
+        .take_while(|&n| n < number)
+        .last()
 }
 
 /// Builds `target` in an empty database (seed files run right after their legacy steps).
@@ -199,24 +217,23 @@ fn refuse_unless_empty(state: &State) -> Result<()> {
     })
 }
 
-/// Runs legacy step `number` (and its seed file) on a database at legacy `number - 1`.
+/// Runs legacy step `number` (and its seed file) on a database at the step before it (empty
+/// for the first step).
 pub fn extend_legacy(runner: &mut Runner<'_>, number: u32, dirs: &TestDirs) -> Result<RunReport> {
     runner.backup = crate::runner::BackupPolicy::Off;
+    let before = step_before(runner.set, number);
     runner.locked(|r| {
-        let state = if number == 1 {
-            State::Empty
-        } else {
-            State::Legacy {
-                version: number - 1,
-            }
+        let state = match before {
+            None => State::Empty,
+            Some(version) => State::Legacy { version },
         };
         let found = r.detect()?;
         if found != state {
             return Err(Error::Refused {
                 state: found.name(),
                 reason: format!(
-                    "legacy step {number} extends legacy {}, and this database is {}",
-                    number - 1,
+                    "legacy step {number} extends {}, and this database is {}",
+                    describe(&state),
                     describe(&found)
                 ),
             });
@@ -251,7 +268,7 @@ fn dir_seed(r: &mut Runner<'_>, number: u32, dirs: &TestDirs) -> Result<Option<S
     Ok(Some(shown))
 }
 
-/// Builds legacy version `n` (0..=cap, or a superseded version above the cap) in an empty
+/// Builds legacy version `n` (0, a step number, or a superseded version above the cap) in an empty
 /// database, running each seed file right after its step.
 pub fn legacy(runner: &mut Runner<'_>, n: i64, dirs: &TestDirs) -> Result<RunReport> {
     let (to, superseded) = replay_target(runner.set, n)?;
@@ -342,7 +359,9 @@ pub fn check_seeds(
     for seed in seeds {
         let fits = match &seed.at {
             SeedPoint::End => true,
-            SeedPoint::Legacy(k) => *k <= last_legacy || Some(*k) == superseded,
+            SeedPoint::Legacy(k) => {
+                (*k <= last_legacy && set.step(*k).is_some()) || Some(*k) == superseded
+            }
             SeedPoint::Revision(r) => {
                 !revisions.is_empty() && graph.node(r).is_some_and(|n| on_way[n])
             }
@@ -353,11 +372,17 @@ pub fn check_seeds(
                 SeedPoint::Revision(r) => format!("revision {r}"),
                 SeedPoint::End => String::new(),
             };
+            let through: Vec<u32> = set
+                .step_numbers()
+                .into_iter()
+                .take_while(|&n| n <= last_legacy)
+                .collect();
+            let steps = crate::core::set::compact_versions(&through);
             let runs = match (revisions.is_empty(), superseded) {
-                (true, None) => format!("legacy steps 1..={last_legacy}"),
-                (true, Some(v)) => format!("legacy steps 1..={last_legacy} and pre-release {v}"),
+                (true, None) => format!("legacy steps {steps}"),
+                (true, Some(v)) => format!("legacy steps {steps} and pre-release {v}"),
                 (false, _) => format!(
-                    "legacy steps 1..={last_legacy}, the stamp of {} and revisions up to {}",
+                    "legacy steps {steps}, the stamp of {} and revisions up to {}",
                     set.baseline_id(),
                     graph.names(&revisions)
                 ),
@@ -372,14 +397,20 @@ pub fn check_seeds(
     Ok(())
 }
 
-/// What building `target` runs: legacy steps 1..=N, a superseded version on top, and the
-/// revision nodes it ends at (none for a legacy target).
+/// What building `target` runs: the legacy steps up to N, a superseded version on top, and the
+/// revision nodes it ends at (none for a legacy target). N may lie inside a gap of the chain
+/// (a release or a test case there): the steps below it run, then the marker is set to N.
 fn way(
     set: &MigrationSet,
     graph: &Graph,
     target: &Position,
 ) -> Result<(u32, Option<u32>, Vec<usize>)> {
     match target {
+        Position::Legacy(n) if (set.floor()..=set.cap()).contains(n) => Ok((*n, None, Vec::new())),
+        Position::Legacy(n) if *n > 0 && *n < set.floor() => Err(Error::Refused {
+            state: "legacy",
+            reason: crate::core::state::too_old(set, *n),
+        }),
         Position::Legacy(n) => {
             let (to, superseded) = replay_target(set, i64::from(*n))?;
             Ok((to, superseded, Vec::new()))
@@ -424,7 +455,7 @@ pub fn build_installed(
         let mut ran = Vec::new();
         let mut steps = Vec::new();
         let mut state = before.clone();
-        for number in 1..=replay_to {
+        for number in set.step_numbers().into_iter().take_while(|&n| n <= replay_to) {
             let plan = Plan {
                 steps: vec![Step::Legacy { number }],
                 heads_after: Vec::new(),
@@ -433,6 +464,14 @@ pub fn build_installed(
             state = State::Legacy { version: number };
             ran.extend(dir_seed(r, number, dirs)?);
             ran.extend(run_seeds(r, seeds, &SeedPoint::Legacy(number), &state)?);
+        }
+        if replay_to > 0 && set.step(replay_to).is_none() {
+            // A version inside a gap of the chain: no step leaves it, a build that was abandoned did.
+            let marker = crate::bookkeeping::marker_sql(set, &crate::bookkeeping::Books::of(r.driver), replay_to)?;
+            r.transaction(&format!("legacy marker {replay_to} (inside a gap of the chain)"), &describe(&state), |d| {
+                d.execute(&marker)
+            })?;
+            state = State::Legacy { version: replay_to };
         }
         if let Some(version) = superseded {
             let dir = dirs.superseded.as_ref().ok_or_else(|| {

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use crate::driver::{Backup, Driver};
 use crate::error::{DbError, Error, Result};
 use crate::handoff::{HandoffReport, Invocation};
-use crate::unversioned::{self, AssumeLegacy, Assumed};
+use crate::unversioned::{self, Assume, Assumed};
 
 /// Progress of a run, for the progress bar.
 pub enum Event<'a> {
@@ -81,9 +81,10 @@ pub struct Runner<'a> {
     /// Where scratch databases are built (to identify an unversioned database, or check
     /// `assume_legacy`); `None`: none is built.
     pub scratch: Option<crate::scratch::Site>,
-    /// `upgrade --assume-legacy N [--force]`, for an unversioned database.
-    pub assume_legacy: Option<AssumeLegacy>,
-    /// What `assume_legacy` checked and recorded, once `upgrade` has passed it.
+    /// `upgrade --assume-legacy N` / `--assume-revision REV` `[--force]`, for an unversioned
+    /// database.
+    pub assume: Option<Assume>,
+    /// What `assume` checked and recorded, once `upgrade` has passed it.
     pub assumed: Option<Assumed>,
     /// The backup this run took, named in any failure after it.
     taken: Option<Backup>,
@@ -116,7 +117,7 @@ impl<'a> Runner<'a> {
             accept_edited: Vec::new(),
             on_event: Box::new(|_| {}),
             scratch: None,
-            assume_legacy: None,
+            assume: None,
             assumed: None,
             taken: None,
             rehearsal: None,
@@ -148,11 +149,12 @@ impl<'a> Runner<'a> {
     }
 
     /// The state `upgrade` starts from, under the lock: an unversioned database becomes
-    /// legacy N here when `--assume-legacy N` checks out, and is refused (identified) otherwise.
+    /// legacy N (or revision REV) here when `--assume-legacy N` (`--assume-revision REV`)
+    /// checks out, and is refused (identified) otherwise.
     fn inspect_for_upgrade(&mut self, target: &str) -> Result<(State, Probe)> {
         let (mut state, mut probe) = self.inspect()?;
-        if let Some(assume) = self.assume_legacy {
-            self.assumed = Some(unversioned::assume(self, &state, assume, target)?);
+        if let Some(assume) = self.assume.clone() {
+            self.assumed = Some(unversioned::assume(self, &state, &assume, target)?);
             (state, probe) = self.inspect()?;
         }
         if matches!(state, State::Unversioned { .. }) {
@@ -682,8 +684,11 @@ pub fn step_work<'s>(
             }
         }
         Step::Legacy { number } => {
-            let legacy = set.legacy.get(*number as usize - 1).ok_or_else(|| {
-                Error::Unsupported(format!("legacy step {number} is not in the set"))
+            let legacy = set.step(*number).ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "legacy step {number} is not in the set (its steps are {})",
+                    set.steps_text()
+                ))
             })?;
             StepWork {
                 kind: "legacy",

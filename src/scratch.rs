@@ -217,25 +217,76 @@ pub fn expected_schema(
     Ok(Some(scratch.schema_of(set, graph, &target, &dirs)?))
 }
 
-/// The schema after every legacy step: index N is legacy version N (0 = empty), built by
-/// replaying the chain once in a scratch database at `site`. `purpose` names the command.
+/// The schema after every legacy step, in chain order: the empty database first, then the
+/// schema after each step (`set.legacy[i]` is index i + 1), built by replaying the chain once
+/// in a scratch database at `site`. `purpose` names the command.
 pub fn legacy_schemas(
     set: &MigrationSet,
     graph: &Graph,
     site: impl Into<Site>,
     purpose: &str,
 ) -> Result<Vec<Schema>> {
+    Ok(legacy_schemas_by_version(set, graph, site, purpose)?
+        .into_iter()
+        .map(|(_, schema)| schema)
+        .collect())
+}
+
+/// The schema of every legacy version a step leaves, with its number: `(0, empty)` first, then
+/// `(N, schema after step N)` for each step in order.
+pub fn legacy_schemas_by_version(
+    set: &MigrationSet,
+    graph: &Graph,
+    site: impl Into<Site>,
+    purpose: &str,
+) -> Result<Vec<(u32, Schema)>> {
     let purpose = format!("{purpose}: replaying the legacy chain");
     let mut scratch = Scratch::beside(site, &purpose)?;
-    let mut schemas = vec![scratch.snapshot(set)?];
+    let mut schemas = vec![(0, scratch.snapshot(set)?)];
     let dirs = TestDirs::default();
-    for n in 1..=set.cap() {
+    for n in set.step_numbers() {
         {
             let mut runner = Runner::new(set, graph, &mut scratch.driver);
             runner.backup = BackupPolicy::Off;
             fixture::extend_legacy(&mut runner, n, &dirs).map_err(failed(&purpose))?;
         }
-        schemas.push(scratch.snapshot(set)?);
+        schemas.push((n, scratch.snapshot(set)?));
+    }
+    Ok(schemas)
+}
+
+/// The schema at the baseline and after each revision (in the graph's order), each id with its
+/// schema: one scratch database walked revision by revision when the history is a line, one
+/// per revision when it branches. `purpose` names the command.
+pub fn revision_schemas(
+    set: &MigrationSet,
+    graph: &Graph,
+    site: impl Into<Site>,
+    purpose: &str,
+) -> Result<Vec<(String, Schema)>> {
+    let site = site.into();
+    let purpose = format!("{purpose}: building the baseline and every revision");
+    let mut ids = vec![set.baseline_id().to_string()];
+    ids.extend(graph.order().iter().map(|&n| graph.id(n).to_string()));
+    let linear = graph.heads().len() <= 1 && (0..graph.len()).all(|n| graph.downs(n).len() <= 1);
+    let mut schemas = Vec::with_capacity(ids.len());
+    let mut walked: Option<Scratch> = None;
+    for id in ids {
+        let mut fresh;
+        let scratch = match (&mut walked, linear) {
+            (Some(s), true) => s,
+            (slot @ None, true) => slot.insert(Scratch::beside(&site, &purpose)?),
+            (_, false) => {
+                fresh = Scratch::beside(&site, &purpose)?;
+                &mut fresh
+            }
+        };
+        {
+            let mut runner = Runner::new(set, graph, &mut scratch.driver);
+            runner.backup = BackupPolicy::Off;
+            runner.upgrade(&id).map_err(failed(&purpose))?;
+        }
+        schemas.push((id, scratch.snapshot(set)?));
     }
     Ok(schemas)
 }

@@ -20,20 +20,36 @@ use crate::fixture::TestDirs;
 use crate::runner::{Runner, describe};
 use crate::scratch::{self, Scratch, Site};
 
-/// `upgrade --assume-legacy N [--force]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AssumeLegacy {
-    /// The legacy version the database is taken to be at (1..=cap).
-    pub version: u32,
-    /// Proceed even when the schema differs from legacy `version`'s.
+/// `upgrade --assume-legacy N [--force]` or `upgrade --assume-revision REV [--force]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assume {
+    /// Where the database is taken to be: legacy N (a step number), or one revision (or the
+    /// baseline).
+    pub at: Position,
+    /// Proceed even when the schema differs from that position's.
     pub force: bool,
 }
 
-/// What `--assume-legacy` found and recorded.
+impl Assume {
+    /// The option that asked for it, for messages: `--assume-legacy 7`, `--assume-revision 0004_x`.
+    pub fn option(&self) -> String {
+        match &self.at {
+            Position::Legacy(n) => format!("--assume-legacy {n}"),
+            Position::Revisions(r) => format!("--assume-revision {}", r.join(",")),
+        }
+    }
+}
+
+/// What `--assume-legacy` / `--assume-revision` found and recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Assumed {
-    pub version: u32,
-    /// How the live schema differs from legacy `version`'s; empty unless forced.
+    /// The legacy version assumed, if that was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The revision assumed (and stamped), if that was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// How the live schema differs from the assumed position's; empty unless forced.
     pub differences: Vec<Difference>,
     pub forced: bool,
     /// The `ferry_history` note.
@@ -60,9 +76,19 @@ pub fn identify(
     site: &Site,
     driver: &mut dyn Driver,
 ) -> Result<Option<Identification>> {
-    let legacy = scratch::legacy_schemas(set, graph, site, IDENTIFYING)?;
-    let live = live_schema(set, driver, &Schema::scope_of_all(&legacy))?;
-    Ok(identify::identify(&legacy, &live))
+    let legacy = scratch::legacy_schemas_by_version(set, graph, site, IDENTIFYING)?;
+    let revisions = scratch::revision_schemas(set, graph, site, IDENTIFYING)?;
+    let live = live_schema(
+        set,
+        driver,
+        &Schema::scope_of_all(
+            legacy
+                .iter()
+                .map(|(_, s)| s)
+                .chain(revisions.iter().map(|(_, s)| s)),
+        ),
+    )?;
+    Ok(identify::identify_at(&legacy, &revisions, &live))
 }
 
 /// The refusal of an unversioned database, naming the legacy version it was identified as
@@ -93,46 +119,65 @@ pub(crate) fn refusal(runner: &mut Runner<'_>, state: &State) -> Error {
     }
 }
 
-/// Under the run's lock: checks that the unversioned database has legacy `assume.version`'s
-/// schema (built in a scratch database) and records the marker with a `ferry_history` row in
-/// one transaction. Refuses (exit 3, nothing written) on a difference unless forced; any
-/// other state is a usage error (exit 2). `target` is checked before anything is written.
+/// Under the run's lock: checks that the unversioned database has the schema of the assumed
+/// position (built in a scratch database) and records it with a `ferry_history` row in one
+/// transaction: the marker N for legacy N, the version table for a revision. Refuses (exit 3,
+/// nothing written) on a difference unless forced; any other state is a usage error (exit 2).
+/// `target` is checked before anything is written.
 pub(crate) fn assume(
     r: &mut Runner<'_>,
     state: &State,
-    assume: AssumeLegacy,
+    assume: &Assume,
     target: &str,
 ) -> Result<Assumed> {
-    let n = assume.version;
-    let cap = r.set.cap();
-    if !(1..=cap).contains(&n) {
-        return Err(Error::Usage(format!(
-            "--assume-legacy {n}: a legacy version is 1..={cap}"
-        )));
-    }
+    let option = assume.option();
+    let (assumed_state, kind) = match &assume.at {
+        Position::Legacy(n) => {
+            if r.set.step(*n).is_none() {
+                return Err(Error::Usage(format!(
+                    "--assume-legacy {n}: a legacy version is {} (the step numbers)",
+                    r.set.steps_text()
+                )));
+            }
+            (State::Legacy { version: *n }, "assume-legacy")
+        }
+        Position::Revisions(revisions) => {
+            for rev in revisions {
+                if rev != r.set.baseline_id() {
+                    r.graph.lookup(rev)?;
+                }
+            }
+            (
+                State::Managed {
+                    heads: revisions.clone(),
+                },
+                "assume-revision",
+            )
+        }
+    };
+    let at = assume.at.describe(r.set);
     if !matches!(state, State::Unversioned { .. }) {
         return Err(Error::Usage(format!(
-            "--assume-legacy is for an unversioned database (tables, but no legacy marker and no version table), \
-             and this one is {}: ferry knows where it stands, so run `ferry upgrade` without --assume-legacy",
+            "{option} is for an unversioned database (tables, but no legacy marker and no version table), \
+             and this one is {}: ferry knows where it stands, so run `ferry upgrade` without it",
             describe(state)
         )));
     }
-    let assumed_state = State::Legacy { version: n };
     let plan = plan::upgrade(r.set, r.graph, &assumed_state, target)?;
     plan::check_runnable(r.set, &plan, r.driver.dialect())?;
     let site = r.scratch.clone().ok_or_else(|| {
-        Error::Unsupported(
-            "--assume-legacy compares the schema with one built in a scratch database, and this run has none".into(),
-        )
+        Error::Unsupported(format!(
+            "{option} compares the schema with one built in a scratch database, and this run has none"
+        ))
     })?;
 
     let started = Instant::now();
     let started_at = bookkeeping::now_utc();
-    let purpose = format!("--assume-legacy {n}: building legacy {n}'s schema");
+    let purpose = format!("{option}: building {at}'s schema");
     let expected = Scratch::beside(&site, &purpose)?.schema_of(
         r.set,
         r.graph,
-        &Position::Legacy(n),
+        &assume.at,
         &TestDirs::default(),
     )?;
     let live = live_schema(r.set, r.driver, &expected.scope())?;
@@ -141,18 +186,18 @@ pub(crate) fn assume(
         return Err(Error::Refused {
             state: state.name(),
             reason: format!(
-                "its schema differs from legacy {n}'s in {} place(s):\n{}\nNothing was changed. Repair the differences \
-                 and run again, or pass --force with --assume-legacy {n} to proceed anyway (recorded in ferry_history)",
+                "its schema differs from {at}'s in {} place(s):\n{}\nNothing was changed. Repair the differences \
+                 and run again, or pass --force with {option} to proceed anyway (recorded in ferry_history)",
                 differences.len(),
                 list(&differences)
             ),
         });
     }
     let note = if differences.is_empty() {
-        format!("--assume-legacy {n}: the schema matched legacy {n}'s exactly")
+        format!("{option}: the schema matched {at}'s exactly")
     } else {
         format!(
-            "--assume-legacy {n} --force: the schema differed from legacy {n}'s in {} place(s): {}",
+            "{option} --force: the schema differed from {at}'s in {} place(s): {}",
             differences.len(),
             differences
                 .iter()
@@ -161,20 +206,29 @@ pub(crate) fn assume(
                 .join("; ")
         )
     };
-    let unfilled = bookkeeping::unfilled_marker_columns(r.driver, r.set)
-        .map_err(Error::reading("reading the marker table's columns"))?;
-    if !unfilled.is_empty() {
-        return Err(bookkeeping::unfilled_marker_error(r.set, &unfilled));
-    }
-    r.take_backup()?;
     let books = bookkeeping::Books::of(r.driver);
-    let mut sql = bookkeeping::marker_sql(r.set, &books, n)?;
+    let (mut sql, version, revision) = match &assume.at {
+        Position::Legacy(n) => {
+            let unfilled = bookkeeping::unfilled_marker_columns(r.driver, r.set)
+                .map_err(Error::reading("reading the marker table's columns"))?;
+            if !unfilled.is_empty() {
+                return Err(bookkeeping::unfilled_marker_error(r.set, &unfilled));
+            }
+            (bookkeeping::marker_sql(r.set, &books, *n)?, Some(*n), None)
+        }
+        Position::Revisions(revisions) => (
+            bookkeeping::version_sql(r.set, &books, &[], revisions),
+            None,
+            Some(revisions.join(",")),
+        ),
+    };
+    r.take_backup()?;
     sql.push_str(&bookkeeping::history_sql(
         &books,
         &HistoryRow {
-            kind: "assume-legacy",
-            legacy_version: Some(n),
-            revision: None,
+            kind,
+            legacy_version: version,
+            revision: revision.as_deref(),
             checksum: None,
             started_at,
             duration_ms: started.elapsed().as_millis(),
@@ -182,11 +236,12 @@ pub(crate) fn assume(
             note: Some(note.clone()),
         },
     ));
-    r.transaction(&format!("assume legacy {n}"), &describe(state), |d| {
+    r.transaction(&format!("assume {at}"), &describe(state), |d| {
         d.execute(&sql)
     })?;
     Ok(Assumed {
-        version: n,
+        version,
+        revision,
         forced: !differences.is_empty(),
         differences,
         note,

@@ -88,10 +88,15 @@ pub fn release_points(releases: &[&Release]) -> Vec<(Position, Vec<String>)> {
     points
 }
 
-/// Every legacy version 1..=cap and every superseded version (named with the releases that sit
-/// there), between the fresh install and the round trip.
+/// Every legacy step number, a marker inside the first gap of the chain (when it has one), and
+/// every superseded version (named with the releases that sit there), between the fresh
+/// install and the round trip.
 pub fn full_matrix(set: &MigrationSet, releases: &[(Position, Vec<String>)]) -> Vec<Case> {
-    let legacy = (1..=set.cap()).chain(set.superseded.keys().copied());
+    let steps = set.step_numbers();
+    let gap = steps.windows(2).find(|w| w[1] > w[0] + 1).map(|w| w[0] + 1);
+    let mut versions: Vec<u32> = steps.into_iter().chain(gap).collect();
+    versions.sort_unstable();
+    let legacy = versions.into_iter().chain(set.superseded.keys().copied());
     let mut cases = vec![Case::Fresh];
     for n in legacy {
         let target = Position::Legacy(n);

@@ -1,15 +1,18 @@
-//! Alembic interoperability, proven with the real Alembic (installed by `.ci/install-alembic`
-//! into `.ci/venv`, or found through `FERRY_TEST_ALEMBIC`), and the `[handoff]` to an external
-//! runner; each scenario on SQLite and PostgreSQL.
+//! Alembic interoperability, proven with the real Alembic (`FERRY_TEST_ALEMBIC`, else
+//! `.ci/venv/bin/alembic`), and the `[handoff]` to an external runner; each scenario on SQLite
+//! and PostgreSQL.
 //!
-//! Under CI (`CI` set) a missing Alembic fails the tests; elsewhere the tests that need it say
-//! loudly that they are skipped. The hand-off tests that need no Alembic always run.
+//! A missing `.ci/venv` is installed by the tests themselves, as the PostgreSQL harness starts
+//! its own server: the first test that needs Alembic runs `.ci/install-alembic` (once per test
+//! process, under a lock file so parallel test processes don't race). If that fails, the tests
+//! that need Alembic fail with the reason; they are never skipped, in CI or out.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use common::*;
 use ferry::core::set::{Dialect, MigrationSet, digest};
@@ -18,29 +21,65 @@ use serde_json::Value;
 const HEAD: &str = "0006_kb_documents_status_index";
 const ALEMBIC_REV: &str = "0007_bots_alembic_note";
 
-/// The venv's `alembic`: `FERRY_TEST_ALEMBIC`, else `.ci/venv/bin/alembic`.
-fn alembic_bin() -> Option<PathBuf> {
-    let path = std::env::var_os("FERRY_TEST_ALEMBIC")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| repo().join(".ci/venv/bin/alembic"), PathBuf::from);
-    if path.is_file() {
-        return Some(path);
+static ALEMBIC: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// The real `alembic`: `FERRY_TEST_ALEMBIC`, else `.ci/venv/bin/alembic`, which is installed
+/// (by `.ci/install-alembic`, once per test process) when it is missing. A test that needs
+/// Alembic fails, with the reason, when there is none to be had: it is never skipped.
+fn alembic_bin() -> PathBuf {
+    match ALEMBIC.get_or_init(find_or_install_alembic) {
+        Ok(path) => path.clone(),
+        Err(message) => panic!("{message}"),
     }
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-        panic!(
-            "CI is set and there is no Alembic at {}: a missing Alembic fails the tests under CI, it is never \
-             skipped. `bash .ci/install-alembic` installs it (or set FERRY_TEST_ALEMBIC to an alembic executable)",
-            path.display()
-        );
+}
+
+fn find_or_install_alembic() -> Result<PathBuf, String> {
+    if let Some(given) = std::env::var_os("FERRY_TEST_ALEMBIC").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(given);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "FERRY_TEST_ALEMBIC={} is set but is not a file: point it at an alembic executable, or unset it \
+                 to use .ci/venv (installed by .ci/install-alembic)",
+                path.display()
+            ))
+        };
+    }
+    let bin = repo().join(".ci/venv/bin/alembic");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    // Several test processes may get here at once: one installs, the others wait for it on
+    // the lock (an OS file lock, released even when its holder dies) and then find the venv.
+    let lock_path = repo().join(".ci/install-alembic.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    if bin.is_file() {
+        return Ok(bin);
     }
     eprintln!(
-        "\n################################################################################\n\
-         SKIPPED: no Alembic at {} — this Alembic interoperability test did not run.\n\
-         Run `bash .ci/install-alembic` (or set FERRY_TEST_ALEMBIC) to run it.\n\
-         ################################################################################\n",
-        path.display()
+        "no Alembic at {}: running .ci/install-alembic",
+        bin.display()
     );
-    None
+    let out = Command::new("bash")
+        .arg(repo().join(".ci/install-alembic"))
+        .current_dir(repo())
+        .output()
+        .map_err(|e| format!("cannot run bash .ci/install-alembic: {e}"))?;
+    if !out.status.success() || !bin.is_file() {
+        return Err(format!(
+            "there is no Alembic at {} and `bash .ci/install-alembic` could not install it ({}):\n{}{}\n\
+             Install it by hand (python3 with venv, and PyPI reachable), or set FERRY_TEST_ALEMBIC to an alembic executable.",
+            bin.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        ));
+    }
+    Ok(bin)
 }
 
 /// The test database as an SQLAlchemy URL, worked out here independently of ferry's own.
@@ -225,7 +264,7 @@ fn kinds(json: &Value) -> Vec<String> {
 /// database Alembic took beyond its set (`ahead`), unchanged.
 #[test]
 fn alembic_reads_and_continues_a_database_ferry_bridged() {
-    let Some(bin) = alembic_bin() else { return };
+    let bin = alembic_bin();
     let set = reference_set();
     let alembic = AlembicProject::new(bin, &set);
     on_both(|dialect| {
@@ -286,7 +325,7 @@ fn alembic_reads_and_continues_a_database_ferry_bridged() {
 /// ferry's failure with Alembic's exit status; a second run is a clean no-op hand-off.
 #[test]
 fn ferry_bridges_then_hands_off_to_alembic() {
-    let Some(bin) = alembic_bin() else { return };
+    let bin = alembic_bin();
     let reference = reference_set();
     let alembic = AlembicProject::new(bin, &reference);
     let tmp = tempfile::tempdir().unwrap();

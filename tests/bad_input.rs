@@ -309,7 +309,7 @@ fn files_that_are_not_databases_exit_6_and_stay_as_they_were() {
         let dir = tmp.path().join("a_directory");
         std::fs::create_dir(&dir).unwrap();
         let d = dir.display().to_string();
-        for url in [format!("sqlite:{d}"), format!("sqlite://{d}"), d.clone()] {
+        for url in [format!("sqlite:{d}"), format!("sqlite:///{d}"), d.clone()] {
             f.check(
                 &format!("a directory as the database ({url})"),
                 &Watch::file(&dir.join("inside")),

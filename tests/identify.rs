@@ -301,7 +301,10 @@ fn assume_legacy_bad_input_exits_2() {
             (&["--assume-legacy", "26"], "a legacy version is 1..=25"),
             (&["--assume-legacy", "seven"], "invalid value 'seven'"),
             (&["--assume-legacy=-3"], "invalid value '-3'"),
-            (&["--force"], "--assume-legacy <N>"),
+            (
+                &["--force"],
+                "--force goes with --assume-legacy N or --assume-revision REV",
+            ),
         ];
         for (args, words) in cases {
             let mut a = vec!["upgrade", "-d", &db.url];
@@ -339,5 +342,98 @@ fn assume_legacy_bad_input_exits_2() {
         if let Some(p) = &empty.path {
             assert!(!p.exists(), "the SQLite file was created");
         }
+    });
+}
+
+/// A database an application created at revision `rev` (a fresh install taken there), whose
+/// version table, audit trail and marker row were then lost (a restore without them).
+fn unstamped_at(dialect: Dialect, rev: &str) -> TestDb {
+    let db = TestDb::new(dialect);
+    ferry(&["upgrade", rev, "-d", &db.url]).expect(0);
+    db.exec("DROP TABLE alembic_version");
+    db.exec("DROP TABLE ferry_history");
+    db.exec("DELETE FROM metadata");
+    db
+}
+
+#[test]
+fn a_database_at_a_revision_without_its_stamp_is_identified_and_taken_on_with_assume_revision() {
+    on_both(|dialect| {
+        let db = unstamped_at(dialect, "0004_bot_tags");
+        let status = ferry(&["status", "--json", "-d", &db.url]).expect(0).json();
+        assert_eq!(status["state"], "unversioned", "{status}");
+        let identified = &status["identified"];
+        assert_eq!(identified["exact"], true, "{identified}");
+        assert_eq!(
+            identified["revisions"],
+            json!(["0004_bot_tags"]),
+            "{identified}"
+        );
+        assert_eq!(identified["versions"], json!([]), "{identified}");
+        let text = ferry(&["status", "-d", &db.url]).expect(0).stdout;
+        assert!(
+            text.contains("identified: revision 0004_bot_tags, exact match"),
+            "{text}"
+        );
+        let refused = ferry(&["upgrade", "-d", &db.url]).expect(3);
+        assert!(
+            refused
+                .stderr
+                .contains("`ferry upgrade --assume-revision 0004_bot_tags`"),
+            "{}",
+            refused.stderr
+        );
+
+        // The wrong revision is refused with its differences, and nothing is written.
+        let before = db.fingerprint();
+        let run = ferry(&[
+            "upgrade",
+            "--assume-revision",
+            "0006_kb_documents_status_index",
+            "-d",
+            &db.url,
+        ])
+        .expect(3);
+        assert!(
+            run.stderr
+                .contains("differs from revision 0006_kb_documents_status_index's"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(db.fingerprint(), before);
+
+        // The right one: checked under the lock, stamped, recorded, upgraded to head.
+        let done = ferry(&[
+            "upgrade",
+            "--json",
+            "--assume-revision",
+            "0004_bot_tags",
+            "-d",
+            &db.url,
+        ])
+        .expect(0)
+        .json();
+        assert_eq!(done["assumed"]["revision"], "0004_bot_tags", "{done}");
+        assert_eq!(
+            db.versions(),
+            vec!["0006_kb_documents_status_index".to_string()]
+        );
+        let rows = db.query(
+            "SELECT revision, note FROM ferry_history WHERE kind = 'assume-revision' ORDER BY id",
+        );
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0][0].as_deref(), Some("0004_bot_tags"));
+        ferry(&["verify", "-d", &db.url]).expect(0);
+
+        // --assume-revision on a database that is not unversioned is a usage error.
+        ferry(&[
+            "upgrade",
+            "--assume-revision",
+            "0004_bot_tags",
+            "-d",
+            &db.url,
+        ])
+        .expect(2);
+        ferry(&["upgrade", "--assume-revision", "no_such_rev", "-d", &db.url]).expect(2);
     });
 }

@@ -10,36 +10,9 @@ use common::*;
 use ferry::core::set::Dialect;
 use ferry::runner::run_script;
 
-/// A PostgreSQL client program: the newest server installation's, else the one on PATH.
-fn pg_program(name: &str) -> PathBuf {
-    let mut found: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let version = entry
-                .file_name()
-                .to_string_lossy()
-                .split('.')
-                .map(|p| p.parse::<u32>().ok())
-                .collect::<Option<Vec<_>>>()?;
-            let program = entry.path().join("bin").join(name);
-            program.is_file().then_some((version, program))
-        })
-        .collect();
-    found.sort();
-    if let Some((_, program)) = found.pop() {
-        return program;
-    }
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is needed for this test and was not found"))
-}
-
 /// The plain-format dump of a database, as an operator would make it.
 fn pg_dump(url: &str) -> String {
-    let out = Command::new(pg_program("pg_dump"))
+    let out = Command::new(pg::program("pg_dump"))
         .args(["--no-owner", "--no-privileges", "-d", url])
         .output()
         .expect("pg_dump runs");
@@ -53,7 +26,7 @@ fn pg_dump(url: &str) -> String {
 
 /// Runs a script through the real psql, stopping at the first error.
 fn psql(url: &str, script: &str) {
-    let mut child = Command::new(pg_program("psql"))
+    let mut child = Command::new(pg::program("psql"))
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

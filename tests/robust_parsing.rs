@@ -217,10 +217,19 @@ fn check_error(e: &SetError) -> TestCaseResult {
 
 /// What holds of any set `load` accepts, and the checks after it never panic.
 fn check_loaded(set: &MigrationSet) -> TestCaseResult {
-    for (i, step) in set.legacy.iter().enumerate() {
-        prop_assert_eq!(step.number as usize, i + 1);
+    // Steps are numbered by the marker value they leave: ascending, gaps allowed, the highest
+    // is the cap, and each is reached by its number.
+    for pair in set.legacy.windows(2) {
+        prop_assert!(
+            pair[0].number < pair[1].number,
+            "legacy steps are not ascending"
+        );
     }
-    prop_assert_eq!(set.legacy.len() as u64, u64::from(set.cap()));
+    prop_assert_eq!(set.legacy.last().map_or(0, |s| s.number), set.cap());
+    for step in &set.legacy {
+        prop_assert!(step.number >= 1);
+        prop_assert_eq!(set.step(step.number).map(|s| s.number), Some(step.number));
+    }
     for pair in set.revisions.windows(2) {
         prop_assert!(pair[0].id < pair[1].id, "revisions are not sorted by id");
     }

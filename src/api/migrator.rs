@@ -24,7 +24,7 @@ use crate::fixture::TestDirs;
 use crate::handoff::{HandoffReport, Invocation};
 use crate::runner::{Runner, StepReport, describe};
 use crate::scratch::{Scratch, Site};
-use crate::unversioned::{self, AssumeLegacy, Assumed};
+use crate::unversioned::{self, Assume, Assumed};
 
 pub use crate::runner::BackupPolicy;
 /// What a run reports while it goes: the number of steps once planned, then each step as it
@@ -62,7 +62,7 @@ pub struct Migrator {
     backup: BackupPolicy,
     on_progress: Box<dyn FnMut(Progress<'_>) + Send>,
     accept_edited: Vec<String>,
-    assume_legacy: Option<AssumeLegacy>,
+    assume: Option<Assume>,
     /// With a `[handoff]`: the command's stdout goes to stderr (the CLI's `--json`).
     pub(crate) handoff_stdout_to_stderr: bool,
     /// With a `[handoff]`: say on stderr that the hand-off starts.
@@ -205,7 +205,7 @@ impl Migrator {
             backup: BackupPolicy::default(),
             on_progress: Box::new(|_| {}),
             accept_edited: Vec::new(),
-            assume_legacy: None,
+            assume: None,
             handoff_stdout_to_stderr: false,
             handoff_announce: false,
         }
@@ -258,10 +258,27 @@ impl Migrator {
         self
     }
 
-    /// For an unversioned database: take it to be at legacy `version` once its schema is
-    /// checked against legacy `version`'s (`force`: even when it differs).
-    pub fn assume_legacy(mut self, version: u32, force: bool) -> Migrator {
-        self.assume_legacy = Some(AssumeLegacy { version, force });
+    /// For an unversioned database: take it to be at legacy `version` (a step number) once
+    /// its schema is checked against legacy `version`'s (`force`: even when it differs).
+    pub fn assume_legacy(self, version: u32, force: bool) -> Migrator {
+        self.assume(Assume {
+            at: Position::Legacy(version),
+            force,
+        })
+    }
+
+    /// For an unversioned database whose schema is a revision's (or the baseline's): take it
+    /// to be at `revision` (an id or unique prefix) once its schema is checked, stamp it, and
+    /// upgrade (`force`: even when the schema differs).
+    pub fn assume_revision(self, revision: &str, force: bool) -> Migrator {
+        self.assume(Assume {
+            at: Position::Revisions(vec![revision.to_string()]),
+            force,
+        })
+    }
+
+    pub(crate) fn assume(mut self, assume: Assume) -> Migrator {
+        self.assume = Some(assume);
         self
     }
 
@@ -450,7 +467,7 @@ impl Migrator {
         }
         let url = self.url()?;
         let site = self.site(&url)?;
-        self.check_assume_legacy(&url)?;
+        let assume = self.checked_assume(&graph, &url)?;
         let handoff = match &self.set.config.handoff {
             Some(h) => {
                 let raw = self.database.clone().unwrap_or_else(|| url.display());
@@ -475,7 +492,6 @@ impl Migrator {
             backup,
             on_progress,
             accept_edited,
-            assume_legacy,
             ..
         } = self;
         let mut runner = Runner::new(set, &graph, db.as_mut());
@@ -484,7 +500,7 @@ impl Migrator {
         runner.on_event = Box::new(on_progress);
         runner.accept_edited = accept_edited.clone();
         runner.scratch = Some(site);
-        runner.assume_legacy = *assume_legacy;
+        runner.assume = assume;
         let (report, handoff) = match (&handoff, goal) {
             (Some(invocation), Goal::Target(target)) => {
                 let (report, h) = runner.hand_off(target, invocation)?;
@@ -513,26 +529,45 @@ impl Migrator {
         })
     }
 
-    /// `assume_legacy` is for an existing database, at a legacy version the set has.
-    fn check_assume_legacy(&self, url: &DatabaseUrl) -> Result<()> {
-        let Some(AssumeLegacy { version, .. }) = self.assume_legacy else {
-            return Ok(());
+    /// What `assume_legacy` / `assume_revision` ask for, checked before the database is
+    /// opened: a step of the set, a known revision (its full id), an existing database.
+    fn checked_assume(&self, graph: &Graph, url: &DatabaseUrl) -> Result<Option<Assume>> {
+        let Some(Assume { at, force }) = &self.assume else {
+            return Ok(None);
         };
-        let cap = self.set.cap();
-        if !(1..=cap).contains(&version) {
-            return Err(Error::Usage(format!(
-                "--assume-legacy {version}: a legacy version is 1..={cap} (`ferry status` names the one whose schema the database has)"
-            )));
-        }
+        let at = match at {
+            Position::Legacy(version) => {
+                if self.set.step(*version).is_none() {
+                    return Err(Error::Usage(format!(
+                        "--assume-legacy {version}: a legacy version is {} (a step number; `ferry status` names the one whose schema the database has)",
+                        self.set.steps_text()
+                    )));
+                }
+                Position::Legacy(*version)
+            }
+            Position::Revisions(revisions) => {
+                let mut ids = Vec::with_capacity(revisions.len());
+                for r in revisions {
+                    ids.push(if r == self.set.baseline_id() {
+                        r.clone()
+                    } else {
+                        graph.id(graph.lookup(r)?).to_string()
+                    });
+                }
+                Position::Revisions(ids)
+            }
+        };
+        let assume = Assume { at, force: *force };
         if let DatabaseUrl::SqliteFile(path, _) = url
             && !path.exists()
         {
             return Err(Error::Usage(format!(
-                "--assume-legacy is for an existing unversioned database, and {} does not exist",
+                "{} is for an existing unversioned database, and {} does not exist",
+                assume.option(),
                 path.display()
             )));
         }
-        Ok(())
+        Ok(Some(assume))
     }
 
     fn url(&self) -> Result<DatabaseUrl> {

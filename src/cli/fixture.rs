@@ -17,7 +17,7 @@ use crate::fixture::{self, Built, Seed, TestDirs};
 
 pub const AFTER_HELP: &str = "\
 A revision or release on a revision is built the way an old installation got there: the legacy
-chain 1..=cap with its seeds, the baseline stamp, then each revision up to the target — so seed
+chain (every step up to the cap) with its seeds, the baseline stamp, then each revision up to the target — so seed
 files of legacy steps apply to revision fixtures too, and rows ride every step.
 
 The database must be empty (a new or empty SQLite file, an empty PostgreSQL database, or with
@@ -34,7 +34,7 @@ Examples:
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("point").required(true).args(["legacy", "revision", "release"])))]
 pub struct FixtureArgs {
-    /// The legacy version: 0..=cap (0 = empty), or a superseded version above the cap
+    /// The legacy version: a step number (0 = empty), or a superseded version above the cap
     #[arg(long, value_name = "N")]
     legacy: Option<i64>,
     /// A revision id or unique prefix (or `head`): the legacy chain, the baseline stamp, then

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::{Value, json};
 
 use crate::api::{Check, Migrator, Status, UpgradeReport};
@@ -73,7 +73,7 @@ Examples:
   ferry plan --from legacy:7 --dialect sqlite     the steps for a legacy-7 database, no database needed
   ferry plan --sql -d postgres://u@h/app          the SQL script instead (= upgrade --sql)
 
---from POSITION: `empty`, `legacy:N` (0..=cap, or a superseded version), or revision id(s) /
+--from POSITION: `empty`, `legacy:N` (0, or floor..=cap, or a superseded version), or revision id(s) /
 unique prefixes (comma-separated for several heads).";
 
 const NEW_HELP: &str = "\
@@ -175,14 +175,20 @@ enum Command {
         #[arg(long, value_name = "REV")]
         accept_edited: Vec<String>,
         /// For an unversioned database (tables, no marker, no version table): take it to be at
-        /// legacy version N (1..=cap). Under the lock ferry builds legacy N in a scratch
+        /// legacy version N (a step number). Under the lock ferry builds legacy N in a scratch
         /// database and compares schemas; equal, it records the marker N and upgrades; different,
         /// it refuses (exit 3) listing the differences. `ferry status` names the N that matches.
         #[arg(long, value_name = "N", conflicts_with_all = ["sql", "rehearse"])]
         assume_legacy: Option<u32>,
-        /// With --assume-legacy: proceed even though the schema differs from legacy N's
+        /// For an unversioned database whose schema is a revision's (created by an ORM, or
+        /// restored without its version table): take it to be at REV. Under the lock ferry builds
+        /// REV in a scratch database and compares schemas; equal, it stamps REV (recorded in
+        /// ferry_history) and upgrades; different, it refuses (exit 3) listing the differences.
+        #[arg(long, value_name = "REV", conflicts_with_all = ["sql", "rehearse", "assume_legacy"])]
+        assume_revision: Option<String>,
+        /// With --assume-legacy or --assume-revision: proceed even though the schema differs
         /// (the differences are recorded in ferry_history)
-        #[arg(long, requires = "assume_legacy")]
+        #[arg(long)]
         force: bool,
         /// Print the SQL script the upgrade would run (bookkeeping and transactions included); write nothing
         #[arg(long, conflicts_with = "rehearse")]
@@ -294,6 +300,19 @@ Examples:
     /// Build every old version with seed data, upgrade it to head, compare with a fresh install
     #[command(after_help = upgrade_test::AFTER_HELP)]
     UpgradeTest(upgrade_test::UpgradeTestArgs),
+    /// Print a shell completion script (needs no migration set or database)
+    #[command(after_help = "\
+Examples:
+  ferry completions bash > /etc/bash_completion.d/ferry
+  ferry completions zsh > \"${fpath[1]}/_ferry\"
+  ferry completions fish > ~/.config/fish/completions/ferry.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, in roff (needs no migration set or database)
+    #[command(after_help = "Example:\n  ferry man > /usr/local/share/man/man1/ferry.1")]
+    Man,
 }
 
 /// What a command prints, and its exit code.
@@ -316,37 +335,107 @@ impl Output {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    ExitCode::from(execute(&args, &mut Terminal))
+}
+
+/// Runs a `ferry` command line in process, as the binary would (`args[0]` is the program
+/// name), and returns its exit code with what it printed on stdout and on stderr. For
+/// embedding ferry (the Python module). What is not ferry's own output still goes to the
+/// process's stderr/stdout: a progress bar (only without --json, on a terminal) and the output
+/// of a `[handoff]` command.
+pub fn run_captured<I, T>(args: I) -> (u8, String, String)
+where
+    I: IntoIterator<Item = T>,
+    T: Into<String>,
+{
+    let args: Vec<String> = args.into_iter().map(Into::into).collect();
+    let mut captured = Captured::default();
+    let code = execute(&args, &mut captured);
+    (code, captured.out, captured.err)
+}
+
+/// Where the command line's output goes: the terminal, or strings (for [`run_captured`]).
+trait Console {
+    /// One block of text on stdout; a newline is added.
+    fn out(&mut self, text: &str);
+    /// One block of text on stderr; a newline is added.
+    fn err(&mut self, text: &str);
+    /// Clap's help, version or usage message.
+    fn clap(&mut self, e: &clap::Error);
+}
+
+struct Terminal;
+
+impl Console for Terminal {
+    fn out(&mut self, text: &str) {
+        print_out(text);
+    }
+    fn err(&mut self, text: &str) {
+        eprintln!("{text}");
+    }
+    fn clap(&mut self, e: &clap::Error) {
+        let _ = e.print();
+    }
+}
+
+#[derive(Default)]
+struct Captured {
+    out: String,
+    err: String,
+}
+
+impl Console for Captured {
+    fn out(&mut self, text: &str) {
+        self.out.push_str(text);
+        self.out.push('\n');
+    }
+    fn err(&mut self, text: &str) {
+        self.err.push_str(text);
+        self.err.push('\n');
+    }
+    fn clap(&mut self, e: &clap::Error) {
+        let text = e.render().to_string();
+        if e.use_stderr() {
+            self.err.push_str(&text);
+        } else {
+            self.out.push_str(&text);
+        }
+    }
+}
+
+/// Parses and runs one command line; prints through `console`; returns the exit code.
+fn execute(args: &[String], console: &mut dyn Console) -> u8 {
     let json = args.iter().any(|a| a == "--json");
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             if json && e.use_stderr() {
-                print_json(
+                console.out(&pretty(
                     &json!({"ok": false, "error": {"code": 2, "kind": "usage", "message": e.to_string().trim()}}),
-                );
-                return ExitCode::from(2);
+                ));
+                return 2;
             }
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            console.clap(&e);
+            return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    match run(&cli) {
+    match run_to(&cli, console) {
         Ok(code) => code,
         Err(e) => {
             if cli.json {
                 let mut object = json!({"ok": false, "command": command_name(&cli.command), "error": {"code": e.exit_code(), "kind": e.kind(), "message": e.to_string()}});
                 handoff::error_detail(&e, &mut object);
-                print_json(&object);
+                console.out(&pretty(&object));
             } else {
-                eprintln!("error: {e}");
+                console.err(&format!("error: {e}"));
             }
-            ExitCode::from(e.exit_code())
+            e.exit_code()
         }
     }
 }
 
-fn print_json(value: &Value) {
-    print_out(&serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into()));
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into())
 }
 
 /// Prints to stdout; a reader that went away (`ferry upgrade --sql | head`) is not an error.
@@ -372,22 +461,28 @@ fn command_name(c: &Command) -> &'static str {
         Command::Lint { .. } => "lint",
         Command::Fixture(_) => "fixture",
         Command::UpgradeTest(_) => "upgrade-test",
+        Command::Completions { .. } => "completions",
+        Command::Man => "man",
     }
 }
 
 /// Runs the parsed command; prints its output.
 pub fn run(cli: &Cli) -> Result<ExitCode> {
+    run_to(cli, &mut Terminal).map(ExitCode::from)
+}
+
+fn run_to(cli: &Cli, console: &mut dyn Console) -> Result<u8> {
     let out = dispatch(cli)?;
     if cli.json {
         let mut object = json!({"ok": true, "command": command_name(&cli.command)});
         if let (Some(o), Value::Object(extra)) = (object.as_object_mut(), out.json) {
             o.extend(extra);
         }
-        print_json(&object);
+        console.out(&pretty(&object));
     } else if !cli.quiet && !out.text.is_empty() {
-        print_out(out.text.trim_end());
+        console.out(out.text.trim_end());
     }
-    Ok(ExitCode::from(out.code))
+    Ok(out.code)
 }
 
 /// Loads the migration set: `--migrations DIR`, fully verified, or the compiled-in one,
@@ -460,6 +555,12 @@ fn open(cli: &Cli, url: &DatabaseUrl, create: bool) -> Result<Box<dyn driver::Dr
 }
 
 fn dispatch(cli: &Cli) -> Result<Output> {
+    // Generated from the clap definition alone: no migration set, no database.
+    match &cli.command {
+        Command::Completions { shell } => return Ok(completions(*shell)),
+        Command::Man => return man(),
+        _ => {}
+    }
     let set = load_set(cli)?;
     let graph = Graph::new(&set)?;
     match &cli.command {
@@ -557,15 +658,24 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             to_release,
             accept_edited,
             assume_legacy,
+            assume_revision,
             force,
             ..
         } => {
+            let assume = verify::assume_option(
+                cli,
+                &set,
+                &graph,
+                *assume_legacy,
+                assume_revision.as_deref(),
+                *force,
+            )?;
             let mut migrator = migrator(cli, &set)?;
             for rev in accept_edited {
                 migrator = migrator.accept_edited(rev.clone());
             }
-            if let Some(n) = assume_legacy {
-                migrator = migrator.assume_legacy(*n, *force);
+            if let Some(assume) = assume {
+                migrator = migrator.assume(assume);
             }
             let report = match to_release {
                 Some(requirement) => migrator.upgrade_to_release(requirement)?,
@@ -584,7 +694,32 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Stamp { revision } => write(cli, &set, &graph, |r| r.stamp(revision)),
         Command::Fixture(args) => fixture::run(cli, &set, &graph, args),
         Command::UpgradeTest(args) => upgrade_test::run(cli, &set, &graph, args),
+        Command::Completions { .. } | Command::Man => unreachable!("answered before the set loads"),
     }
+}
+
+/// `ferry completions SHELL`: the completion script clap_complete generates for the command line.
+fn completions(shell: clap_complete::Shell) -> Output {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "ferry", &mut script);
+    let script = String::from_utf8_lossy(&script).into_owned();
+    Output::ok(
+        script.clone(),
+        json!({"shell": shell.to_string(), "script": script}),
+    )
+}
+
+/// `ferry man`: the roff man page clap_mangen renders from the command line.
+fn man() -> Result<Output> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|e| Error::Io {
+            path: "the man page".into(),
+            message: e.to_string(),
+        })?;
+    let page = String::from_utf8_lossy(&page).into_owned();
+    Ok(Output::ok(page.clone(), json!({"man": page})))
 }
 
 fn runner<'a>(
@@ -800,6 +935,11 @@ fn status(set: &MigrationSet, graph: &Graph, status: Status) -> Result<Output> {
     } = status;
     let mut text = format!("database:  {database}\nstate:     {}", state.name());
     match &state {
+        State::Legacy { version } if set.floor() > 1 => text.push_str(&format!(
+            " {version} (steps {}, cap {})",
+            set.steps_text(),
+            set.cap()
+        )),
         State::Legacy { version } => text.push_str(&format!(" {version} (cap {})", set.cap())),
         State::Superseded { version, revision } => text.push_str(&format!(
             " {version}, above the cap {}, superseded by {revision}",
@@ -862,7 +1002,7 @@ fn status(set: &MigrationSet, graph: &Graph, status: Status) -> Result<Output> {
         text,
         json: json!({
             "database": database, "state": state.name(), "detail": state, "legacy_version": legacy_version,
-            "cap": set.cap(), "current": current, "heads": heads, "pending": pending, "refusal": refusal,
+            "cap": set.cap(), "floor": set.floor(), "current": current, "heads": heads, "pending": pending, "refusal": refusal,
             "lock_holder": lock_holder, "release": release_json,
             "identified": identified.as_ref().map(|i| match i {
                 Ok(id) => verify::identification_json(Some(id)),
@@ -1004,11 +1144,21 @@ fn lint(cli: &Cli, set: &MigrationSet, freeze: bool) -> Result<Output> {
         });
     Ok(Output::ok(
         format!(
-            "{origin}: ok ({} legacy steps, cap {}, {} revisions)\n",
+            "{origin}: ok ({} legacy steps, cap {}, {} revisions)\n{}",
             set.legacy.len(),
             set.cap(),
-            set.revisions.len()
+            set.revisions.len(),
+            if set.floor() > 1 || set.legacy.len() as u64 != u64::from(set.cap()) {
+                format!(
+                    "legacy steps {} (floor {}: a database below it is refused as too old)\n",
+                    set.steps_text(),
+                    set.floor()
+                )
+            } else {
+                String::new()
+            }
         ),
-        json!({"set": origin, "legacy_steps": set.legacy.len(), "cap": set.cap(), "revisions": set.revisions.len()}),
+        json!({"set": origin, "legacy_steps": set.legacy.len(), "steps": set.step_numbers(), "floor": set.floor(),
+               "cap": set.cap(), "revisions": set.revisions.len()}),
     ))
 }

@@ -177,6 +177,14 @@ pub fn parse_from(set: &MigrationSet, graph: &Graph, from: &str) -> Result<State
                 set.cap()
             ))
         })?;
+        if version > 0 && version < set.floor() {
+            return Err(Error::Usage(format!(
+                "--from {from}: legacy {version} is older than legacy {}, the oldest version this migration set bridges \
+                 (its steps are {}); ferry refuses such a database",
+                set.floor(),
+                set.steps_text()
+            )));
+        }
         if version <= set.cap() {
             return Ok(State::Legacy { version });
         }

@@ -17,7 +17,7 @@ use crate::fixture::TestDirs;
 use crate::upgrade_test::{self, CaseResult};
 
 pub const AFTER_HELP: &str = "\
-For every legacy version 1..=cap, every superseded version (from ferry.toml [test] superseded)
+For every legacy step (and a marker inside a gap), every superseded version ([test] superseded)
 and a fresh install, upgrade-test builds the database with its seed data, upgrades it to head,
 and checks: the schema equals a fresh install's, no table lost a seeded row or vanished, the
 version table is at head, the legacy marker at the cap (or the superseded version). Then a

@@ -3,12 +3,15 @@
 
 use serde_json::{Value, json};
 
-use super::Output;
+use super::{Cli, Output, database_url};
 use crate::api::{Migrator, Verification, Verified};
+use crate::core::graph::Graph;
 use crate::core::identify::{Candidate, Identification};
-use crate::core::state::State;
-use crate::error::Result;
-use crate::unversioned::{self, Assumed};
+use crate::core::set::MigrationSet;
+use crate::core::state::{Position, State};
+use crate::driver::url::DatabaseUrl;
+use crate::error::{Error, Result};
+use crate::unversioned::{self, Assume, Assumed};
 
 /// `ferry verify`: reads the live database only; the expected schema is built in a scratch one.
 pub(super) fn verify(mut migrator: Migrator) -> Result<Output> {
@@ -91,7 +94,7 @@ pub(super) fn identification_text(text: &mut String, identified: Result<&Identif
         }
     };
     if id.exact {
-        let same = if id.versions.len() > 1 {
+        let same = if id.versions.len() + id.revisions.len() > 1 {
             " (the identical schema: the steps between them change only data)"
         } else {
             ""
@@ -112,9 +115,13 @@ pub(super) fn identification_text(text: &mut String, identified: Result<&Identif
             .map(
                 |Candidate {
                      versions,
+                     revisions,
                      differences,
                  }| {
-                    format!("{} ({differences})", crate::core::identify::names(versions))
+                    format!(
+                        "{} ({differences})",
+                        crate::core::identify::positions(versions, revisions)
+                    )
                 },
             )
             .collect();
@@ -131,6 +138,7 @@ pub(super) fn identification_json(identified: Option<&Identification>) -> Value 
         None => Value::Null,
         Some(id) => json!({
             "versions": id.versions,
+            "revisions": id.revisions,
             "match": if id.exact { "exact" } else { "nearest" },
             "exact": id.exact,
             "differences": id.differences,
@@ -140,10 +148,61 @@ pub(super) fn identification_json(identified: Option<&Identification>) -> Value 
     }
 }
 
-/// Adds what `--assume-legacy` did to an upgrade's output.
+/// Checks `--assume-legacy N` / `--assume-revision REV` before the database is opened (or a
+/// SQLite file created).
+pub(super) fn assume_option(
+    cli: &Cli,
+    set: &MigrationSet,
+    graph: &Graph,
+    version: Option<u32>,
+    revision: Option<&str>,
+    force: bool,
+) -> Result<Option<Assume>> {
+    let (at, option) = match (version, revision) {
+        (None, None) if force => {
+            return Err(Error::Usage(
+                "--force goes with --assume-legacy N or --assume-revision REV: it proceeds although the schema differs"
+                    .into(),
+            ));
+        }
+        (None, None) => return Ok(None),
+        (Some(version), _) => {
+            if set.step(version).is_none() {
+                return Err(Error::Usage(format!(
+                    "--assume-legacy {version}: a legacy version is {} (a step number; `ferry status` names the one whose schema the database has)",
+                    set.steps_text()
+                )));
+            }
+            (Position::Legacy(version), "--assume-legacy")
+        }
+        (None, Some(revision)) => {
+            let id = if revision == set.baseline_id() {
+                revision.to_string()
+            } else {
+                graph.id(graph.lookup(revision)?).to_string()
+            };
+            (Position::Revisions(vec![id]), "--assume-revision")
+        }
+    };
+    if let DatabaseUrl::SqliteFile(path, _) = database_url(cli, None)?
+        && !path.exists()
+    {
+        return Err(Error::Usage(format!(
+            "{option} is for an existing unversioned database, and {} does not exist",
+            path.display()
+        )));
+    }
+    Ok(Some(Assume { at, force }))
+}
+
+/// Adds what `--assume-legacy` / `--assume-revision` did to an upgrade's output.
 pub(super) fn with_assumed(mut out: Output, assumed: Option<Assumed>) -> Output {
     let Some(a) = assumed else { return out };
-    let mut line = format!("assumed:  legacy {}", a.version);
+    let mut line = match (&a.version, &a.revision) {
+        (Some(n), _) => format!("assumed:  legacy {n}"),
+        (None, Some(rev)) => format!("assumed:  revision {rev}"),
+        (None, None) => "assumed:".to_string(),
+    };
     if a.forced {
         line.push_str(&format!(
             " despite {} difference(s) (--force, recorded in ferry_history):\n{}\n",

@@ -1,6 +1,7 @@
-//! Identifying an unversioned database: which legacy version's schema it has. Pure: the
-//! schema of every legacy version comes from replaying the set in a scratch database (never
-//! from a list kept by hand); ranking them against the live schema happens here.
+//! Identifying an unversioned database: which position's schema it has — a legacy version,
+//! the baseline or a revision. Pure: the schema of every position comes from replaying the set
+//! in a scratch database (never from a list kept by hand); ranking them against the live
+//! schema happens here.
 
 use serde::Serialize;
 
@@ -12,6 +13,9 @@ pub struct Identification {
     /// The nearest legacy versions, ascending. Several when they have the identical schema
     /// (the steps between them change only data): the schema cannot tell them apart.
     pub versions: Vec<u32>,
+    /// The revisions (the baseline first, then in the graph's order) with that same schema.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<String>,
     /// Whether their schema equals the live one.
     pub exact: bool,
     /// How the live schema differs from theirs (expected: the legacy version's, actual: the
@@ -28,6 +32,8 @@ pub struct Identification {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Candidate {
     pub versions: Vec<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<String>,
     pub differences: usize,
 }
 
@@ -35,9 +41,18 @@ pub struct Candidate {
 pub const RUNNERS_UP: usize = 3;
 
 impl Identification {
-    /// `legacy 7`, `legacy 12 and 13`, `legacy 3, 4 and 5`.
+    /// `legacy 7`, `legacy 12 and 13`, `revision 0004_x`, `legacy 25 and revision 0001_baseline`.
     pub fn names(&self) -> String {
-        names(&self.versions)
+        positions(&self.versions, &self.revisions)
+    }
+
+    /// The revision `--assume-revision` should be given: the nearest schema is a revision's
+    /// and no legacy version's (a legacy version with the same schema is bridged instead).
+    pub fn single_revision(&self) -> Option<&str> {
+        match (self.versions.as_slice(), self.revisions.as_slice()) {
+            ([], [one]) => Some(one),
+            _ => None,
+        }
     }
 
     /// The version `--assume-legacy` should be given when exactly one fits.
@@ -59,40 +74,81 @@ pub fn names(versions: &[u32]) -> String {
     }
 }
 
-/// Ranks the legacy schemas (index N = legacy version N; index 0, the empty database, is
-/// never a candidate) by their number of differences from `live`, fewest first, versions
-/// with the identical schema grouped. `None` when the set has no legacy version.
-pub fn identify(legacy: &[Schema], live: &Schema) -> Option<Identification> {
-    // Group versions by identical schema, in order of first appearance.
-    let mut groups: Vec<(Vec<u32>, &Schema)> = Vec::new();
-    for (n, schema) in legacy.iter().enumerate().skip(1) {
-        let Ok(version) = u32::try_from(n) else { break };
-        match groups.iter_mut().find(|(_, s)| *s == schema) {
-            Some((versions, _)) => versions.push(version),
-            None => groups.push((vec![version], schema)),
-        }
+/// `legacy 7`, `revision 0004_x`, `legacy 25 and revision 0001_baseline`.
+pub fn positions(versions: &[u32], revisions: &[String]) -> String {
+    let revisions = match revisions {
+        [] => None,
+        [one] => Some(format!("revision {one}")),
+        [init @ .., last] => Some(format!("revisions {} and {last}", init.join(", "))),
+    };
+    match (versions, revisions) {
+        (_, None) => names(versions),
+        ([], Some(r)) => r,
+        (_, Some(r)) => format!("{} and {r}", names(versions)),
     }
-    let mut ranked: Vec<(Vec<u32>, Vec<Difference>)> = groups
+}
+
+/// Ranks the legacy schemas (each with its version number, ascending: every step number of
+/// the chain; version 0, the empty database, is never a candidate) by their number of
+/// differences from `live`, fewest first, versions with the identical schema grouped. `None`
+/// when the set has no legacy version.
+pub fn identify(legacy: &[(u32, Schema)], live: &Schema) -> Option<Identification> {
+    identify_at(legacy, &[], live)
+}
+
+/// [`identify`] over every position: the legacy versions, then the baseline and each revision
+/// (`revisions`, in that order). Positions with the identical schema are one candidate; on a
+/// tie the earlier comes first. `None` when there is no position at all.
+pub fn identify_at(
+    legacy: &[(u32, Schema)],
+    revisions: &[(String, Schema)],
+    live: &Schema,
+) -> Option<Identification> {
+    // Group positions by identical schema, in order of first appearance.
+    let mut groups: Vec<(Vec<u32>, Vec<String>, &Schema)> = Vec::new();
+    let mut add = |version: Option<u32>, revision: Option<&String>, schema| {
+        let i = match groups.iter().position(|(_, _, s)| *s == schema) {
+            Some(i) => i,
+            None => {
+                groups.push((Vec::new(), Vec::new(), schema));
+                groups.len() - 1
+            }
+        };
+        groups[i].0.extend(version);
+        groups[i].1.extend(revision.cloned());
+    };
+    for (version, schema) in legacy.iter().filter(|(n, _)| *n > 0) {
+        add(Some(*version), None, schema);
+    }
+    for (id, schema) in revisions {
+        add(None, Some(id), schema);
+    }
+    let mut ranked: Vec<(Vec<u32>, Vec<String>, Vec<Difference>)> = groups
         .into_iter()
-        .map(|(versions, schema)| (versions, diff(schema, live)))
+        .map(|(versions, revisions, schema)| (versions, revisions, diff(schema, live)))
         .collect();
-    // Stable: on a tie the lower version comes first.
-    ranked.sort_by_key(|(_, differences)| differences.len());
+    // Stable: on a tie the earlier position comes first.
+    ranked.sort_by_key(|(_, _, differences)| differences.len());
     let known_tables = live
         .tables
         .keys()
-        .filter(|t| legacy.iter().any(|s| s.tables.contains_key(*t)))
+        .filter(|t| {
+            legacy.iter().any(|(_, s)| s.tables.contains_key(*t))
+                || revisions.iter().any(|(_, s)| s.tables.contains_key(*t))
+        })
         .count();
     let mut ranked = ranked.into_iter();
-    let (versions, differences) = ranked.next()?;
+    let (versions, revisions, differences) = ranked.next()?;
     Some(Identification {
         exact: differences.is_empty(),
         versions,
+        revisions,
         differences,
         runners_up: ranked
             .take(RUNNERS_UP)
-            .map(|(versions, d)| Candidate {
+            .map(|(versions, revisions, d)| Candidate {
                 versions,
+                revisions,
                 differences: d.len(),
             })
             .collect(),
@@ -123,15 +179,20 @@ mod tests {
         s
     }
 
+    /// Schemas numbered by their position: index N is legacy version N.
+    fn numbered(schemas: Vec<Schema>) -> Vec<(u32, Schema)> {
+        (0..).zip(schemas).collect()
+    }
+
     /// Legacy 0 (empty) .. 4; 3 changes only data, so 2 and 3 share a schema.
-    fn chain() -> Vec<Schema> {
-        vec![
+    fn chain() -> Vec<(u32, Schema)> {
+        numbered(vec![
             schema(&[]),
             schema(&["users"]),
             schema(&["users", "bots"]),
             schema(&["users", "bots"]),
             schema(&["users", "bots", "tags"]),
-        ]
+        ])
     }
 
     #[test]
@@ -146,6 +207,7 @@ mod tests {
             id.runners_up[0],
             Candidate {
                 versions: vec![2, 3],
+                revisions: vec![],
                 differences: 1
             }
         );
@@ -179,10 +241,12 @@ mod tests {
             vec![
                 Candidate {
                     versions: vec![1],
+                    revisions: vec![],
                     differences: 2
                 },
                 Candidate {
                     versions: vec![4],
+                    revisions: vec![],
                     differences: 2
                 },
             ]
@@ -191,7 +255,7 @@ mod tests {
 
     #[test]
     fn a_tie_between_different_schemas_prefers_the_lower_version() {
-        let legacy = vec![schema(&[]), schema(&["a"]), schema(&["b"])];
+        let legacy = numbered(vec![schema(&[]), schema(&["a"]), schema(&["b"])]);
         let id = identify(&legacy, &schema(&["c"])).unwrap();
         assert_eq!(id.versions, vec![1]);
         assert_eq!(id.differences.len(), 2);
@@ -203,8 +267,15 @@ mod tests {
 
     #[test]
     fn the_empty_database_is_never_a_candidate() {
-        assert_eq!(identify(&[schema(&[])], &schema(&["users"])), None);
-        let id = identify(&[schema(&[]), schema(&["users"])], &schema(&[])).unwrap();
+        assert_eq!(
+            identify(&numbered(vec![schema(&[])]), &schema(&["users"])),
+            None
+        );
+        let id = identify(
+            &numbered(vec![schema(&[]), schema(&["users"])]),
+            &schema(&[]),
+        )
+        .unwrap();
         assert_eq!(id.versions, vec![1]);
         assert!(!id.exact);
     }
@@ -248,8 +319,77 @@ mod tests {
     }
 
     #[test]
+    fn revisions_are_positions_too() {
+        let revisions = vec![
+            (
+                "0001_baseline".to_string(),
+                schema(&["users", "bots", "tags"]),
+            ),
+            (
+                "0002_notes".to_string(),
+                schema(&["users", "bots", "tags", "notes"]),
+            ),
+            (
+                "0003_data".to_string(),
+                schema(&["users", "bots", "tags", "notes"]),
+            ),
+            (
+                "0004_x".to_string(),
+                schema(&["users", "bots", "tags", "notes", "x"]),
+            ),
+        ];
+        // The baseline has legacy 4's schema: one candidate, the legacy version named first.
+        let id = identify_at(&chain(), &revisions, &schema(&["users", "bots", "tags"])).unwrap();
+        assert_eq!(id.versions, vec![4]);
+        assert_eq!(id.revisions, vec!["0001_baseline"]);
+        assert_eq!(id.names(), "legacy 4 and revision 0001_baseline");
+        assert_eq!(id.single(), Some(4));
+        assert_eq!(id.single_revision(), None);
+        // A revision alone.
+        let live = schema(&["users", "bots", "tags", "notes", "x"]);
+        let id = identify_at(&chain(), &revisions, &live).unwrap();
+        assert!(id.exact);
+        assert_eq!(id.single_revision(), Some("0004_x"));
+        assert_eq!(id.names(), "revision 0004_x");
+        // Two revisions with one schema (a data-only revision between).
+        let live = schema(&["users", "bots", "tags", "notes"]);
+        let id = identify_at(&chain(), &revisions, &live).unwrap();
+        assert_eq!(id.revisions, vec!["0002_notes", "0003_data"]);
+        assert_eq!(id.single_revision(), None);
+        assert_eq!(id.names(), "revisions 0002_notes and 0003_data");
+        let text = crate::core::state::unversioned_refusal(&["users".into()], Some(&id));
+        assert!(text.contains("--assume-revision REV"), "{text}");
+        let id = identify_at(
+            &chain(),
+            &revisions,
+            &schema(&["users", "bots", "tags", "notes", "x"]),
+        )
+        .unwrap();
+        let text = crate::core::state::unversioned_refusal(&["users".into()], Some(&id));
+        assert!(
+            text.contains("exactly revision 0004_x's")
+                && text.contains("`ferry upgrade --assume-revision 0004_x`"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn names_read_as_a_list() {
         assert_eq!(names(&[]), "no legacy version");
         assert_eq!(names(&[3, 4, 5]), "legacy 3, 4 and 5");
+    }
+
+    #[test]
+    fn a_chain_with_gaps_and_a_floor_names_the_real_step_numbers() {
+        let legacy = vec![
+            (0, schema(&[])),
+            (72, schema(&["users"])),
+            (73, schema(&["users", "bots"])),
+            (76, schema(&["users", "bots", "tags"])),
+        ];
+        let id = identify(&legacy, &schema(&["users", "bots", "tags"])).unwrap();
+        assert_eq!(id.versions, vec![76]);
+        assert!(id.exact);
+        assert_eq!(id.runners_up[0].versions, vec![73]);
     }
 }

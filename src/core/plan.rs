@@ -35,8 +35,7 @@ impl Step {
             Step::Fresh => format!("fresh install at {}", set.baseline_id()),
             Step::Legacy { number } => format!(
                 "legacy {}",
-                set.legacy
-                    .get(*number as usize - 1)
+                set.step(*number)
                     .map_or_else(|| number.to_string(), |s| s.name.clone())
             ),
             Step::Stamp { revision } => format!("stamp {revision}"),
@@ -80,8 +79,10 @@ fn position(
     Ok(match state {
         State::Empty => (vec![Step::Fresh], vec![0]),
         State::Legacy { version } => {
-            let mut steps: Vec<Step> = (version + 1..=set.cap())
-                .map(|number| Step::Legacy { number })
+            let mut steps: Vec<Step> = set
+                .steps_above(*version)
+                .iter()
+                .map(|s| Step::Legacy { number: s.number })
                 .collect();
             steps.push(Step::Stamp {
                 revision: set.baseline_id().to_string(),
@@ -229,7 +230,12 @@ pub fn check_runnable(set: &MigrationSet, plan: &Plan, dialect: Dialect) -> Resu
                 }
             },
             Step::Legacy { number } => {
-                let step = &set.legacy[*number as usize - 1];
+                let step = set.step(*number).ok_or_else(|| {
+                    PlanError::Unsupported(format!(
+                        "legacy step {number} is not in the set (its steps are {})",
+                        set.steps_text()
+                    ))
+                })?;
                 (step.up.get(dialect), step.up.path("up", dialect))
             }
             Step::Stamp { .. } => continue,

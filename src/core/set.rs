@@ -328,7 +328,8 @@ pub struct MigrationSet {
     pub config: Config,
     /// `config.legacy.superseded`, keys parsed.
     pub superseded: BTreeMap<u32, String>,
-    /// `legacy[i].number == i + 1`.
+    /// Ascending by number; the numbers may have gaps and start above 1 (see
+    /// [`MigrationSet::step`] and [`MigrationSet::steps_above`]; never index it by number).
     pub legacy: Vec<LegacyStep>,
     pub baselines: BTreeMap<Dialect, Text>,
     /// Sorted by id.
@@ -667,7 +668,22 @@ impl MigrationSet {
         for release in &self.config.releases {
             match (&release.legacy, &release.revision) {
                 (Some(n), None)
-                    if *n <= self.config.legacy.cap || self.superseded.contains_key(n) => {}
+                    if *n == 0
+                        || (self.floor()..=self.cap()).contains(n)
+                        || self.superseded.contains_key(n) => {}
+                (Some(n), None) if *n < self.floor() => {
+                    return Err(config_err(
+                        "ferry.toml",
+                        format!(
+                            "release {} names legacy {n}, below the oldest legacy version this set bridges ({}); \
+                             list only releases at legacy {} or later (steps {})",
+                            release.version,
+                            self.floor(),
+                            self.floor(),
+                            self.steps_text()
+                        ),
+                    ));
+                }
                 (Some(n), None) => {
                     return Err(config_err(
                         "ferry.toml",
@@ -758,7 +774,7 @@ impl MigrationSet {
             return Err(SetError::Frozen {
                 path: "FROZEN.toml".into(),
                 message: format!(
-                    "freezes cap {} but ferry.toml says cap = {}; the cap never moves",
+                    "freezes cap {} but ferry.toml says cap = {} (the highest legacy step); the cap never moves",
                     frozen.cap, self.config.legacy.cap
                 ),
             });
@@ -783,6 +799,26 @@ impl MigrationSet {
                     }
                 }
             }
+        }
+        // A whole step removed: name the step and the frozen chain it belonged to.
+        let frozen_steps: BTreeMap<u32, &str> = frozen
+            .files
+            .keys()
+            .filter_map(|p| {
+                let dir = p.split('/').next()?;
+                let digits: String = dir.chars().take_while(char::is_ascii_digit).collect();
+                Some((digits.parse().ok()?, dir))
+            })
+            .collect();
+        if let Some((number, dir)) = frozen_steps.iter().find(|(n, _)| self.step(**n).is_none()) {
+            let numbers: Vec<u32> = frozen_steps.keys().copied().collect();
+            return Err(SetError::Frozen {
+                path: format!("{dir}/"),
+                message: format!(
+                    "step {number} is missing: FROZEN.toml freezes legacy steps {}, and a frozen step is never removed",
+                    compact_versions(&numbers)
+                ),
+            });
         }
         if let Some(path) = frozen
             .files
@@ -817,6 +853,37 @@ impl MigrationSet {
 
     pub fn cap(&self) -> u32 {
         self.config.legacy.cap
+    }
+
+    /// The oldest legacy version the set bridges: its first step's number (1 for a chain that
+    /// starts at the beginning). A database whose marker is below it is too old.
+    pub fn floor(&self) -> u32 {
+        self.legacy.first().map_or(1, |s| s.number)
+    }
+
+    /// The legacy step numbered `number` (the marker value it leaves behind), if there is one.
+    pub fn step(&self, number: u32) -> Option<&LegacyStep> {
+        self.legacy
+            .binary_search_by_key(&number, |s| s.number)
+            .ok()
+            .map(|i| &self.legacy[i])
+    }
+
+    /// The legacy steps above marker value `m`, in order: what a database at legacy `m` runs
+    /// (a marker inside a gap runs the next step above it).
+    pub fn steps_above(&self, m: u32) -> &[LegacyStep] {
+        let from = self.legacy.partition_point(|s| s.number <= m);
+        &self.legacy[from..]
+    }
+
+    /// The step numbers, ascending.
+    pub fn step_numbers(&self) -> Vec<u32> {
+        self.legacy.iter().map(|s| s.number).collect()
+    }
+
+    /// The step numbers written compactly: `1..=25`, or `72–74, 76–77, 79` with gaps.
+    pub fn steps_text(&self) -> String {
+        compact_versions(&self.step_numbers())
     }
 
     pub fn baseline_id(&self) -> &str {
@@ -953,7 +1020,8 @@ fn check_config(config: &Config) -> Result<BTreeMap<u32, String>, SetError> {
     Ok(superseded)
 }
 
-/// Orders legacy step directories by number: 1..=cap, no gaps, nothing above the cap.
+/// Orders legacy step directories by number: gaps and a first step above 1 are allowed,
+/// nothing is above the cap, and the cap is the highest step.
 fn number_legacy(dirs: BTreeMap<String, Sql>, cap: u32) -> Result<Vec<LegacyStep>, SetError> {
     let mut by_number: BTreeMap<u32, LegacyStep> = BTreeMap::new();
     for (name, up) in dirs {
@@ -964,14 +1032,14 @@ fn number_legacy(dirs: BTreeMap<String, Sql>, cap: u32) -> Result<Vec<LegacyStep
             _ => {
                 return Err(layout_err(
                     &format!("legacy/{name}"),
-                    "a legacy step directory is named NNN_<slug> (e.g. 007_add_bot_tags)",
+                    "a legacy step directory is named NNN_<slug> (e.g. 007_add_bot_tags), NNN being the marker value the step leaves behind",
                 ));
             }
         };
         if number == 0 {
             return Err(layout_err(
                 &format!("legacy/{name}"),
-                "legacy steps are numbered from 1",
+                "legacy steps are numbered from 1 (by the marker value they leave behind)",
             ));
         }
         if number > cap {
@@ -989,24 +1057,57 @@ fn number_legacy(dirs: BTreeMap<String, Sql>, cap: u32) -> Result<Vec<LegacyStep
         if let Some(other) = by_number.get(&number) {
             return Err(layout_err(
                 &format!("legacy/{name}"),
-                format!("step {number} is also legacy/{}", other.name),
+                format!(
+                    "step {number} is also legacy/{}: each marker value has one step directory",
+                    other.name
+                ),
             ));
         }
         by_number.insert(number, LegacyStep { number, name, up });
     }
-    let mut steps = Vec::with_capacity(by_number.len());
-    for expected in 1..=cap {
-        match by_number.remove(&expected) {
-            Some(step) => steps.push(step),
-            None => {
-                return Err(SetError::Frozen {
-                    path: format!("{expected:03}_*"),
-                    message: format!(
-                        "step {expected} is missing: legacy steps run 1..={cap} without gaps"
-                    ),
-                });
-            }
+    let highest = by_number.keys().next_back().copied().unwrap_or(0);
+    if highest != cap {
+        return Err(SetError::Frozen {
+            path: format!("{cap:03}_*"),
+            message: if by_number.is_empty() {
+                format!(
+                    "step {cap} is missing: ferry.toml says cap = {cap}, and legacy/ has no step"
+                )
+            } else {
+                format!(
+                    "step {cap} is missing: ferry.toml says cap = {cap}, and the highest legacy step is {highest}; \
+                     the cap is the highest step (the marker value the last step leaves behind)"
+                )
+            },
+        });
+    }
+    Ok(by_number.into_values().collect())
+}
+
+/// Version numbers written compactly: `1..=25` for one unbroken run, else runs and single
+/// numbers, e.g. `72–74, 76–77, 79`.
+pub fn compact_versions(numbers: &[u32]) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &n in numbers {
+        match runs.last_mut() {
+            Some((_, end)) if end.checked_add(1) == Some(n) => *end = n,
+            _ => runs.push((n, n)),
         }
     }
-    Ok(steps)
+    match runs.as_slice() {
+        [] => "none".into(),
+        [(a, b)] if a == b => a.to_string(),
+        [(a, b)] => format!("{a}..={b}"),
+        _ => runs
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}–{b}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }

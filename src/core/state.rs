@@ -79,6 +79,9 @@ impl State {
     pub fn refusal(&self, set: &MigrationSet) -> Option<String> {
         let cap = set.cap();
         match self {
+            State::Legacy { version } if *version > 0 && *version < set.floor() => {
+                Some(too_old(set, *version))
+            }
             State::Empty
             | State::Legacy { .. }
             | State::Superseded { .. }
@@ -103,6 +106,38 @@ impl State {
     }
 }
 
+/// Why a database whose marker is below the set's first step is refused, and what to do:
+/// upgrade it first with a release that leaves a version the set bridges.
+pub fn too_old(set: &MigrationSet, version: u32) -> String {
+    let floor = set.floor();
+    let mut text = format!(
+        "the legacy marker says version {version}, older than legacy {floor}, the oldest version this migration set bridges \
+         (its legacy steps are {}; the versions before {floor} were squashed into step {floor}, so ferry cannot replay \
+         them). Nothing was changed. ",
+        set.steps_text()
+    );
+    let through = set
+        .config
+        .releases
+        .iter()
+        .filter_map(|r| {
+            let n = r.legacy?;
+            let version = semver::Version::parse(&r.version).ok()?;
+            (floor..=set.cap()).contains(&n).then_some((version, n))
+        })
+        .min();
+    match through {
+        Some((release, n)) => text.push_str(&format!(
+            "Upgrade it first with release {release} (which leaves legacy {n}) or any later release still on the legacy \
+             chain, then run ferry again"
+        )),
+        None => text.push_str(&format!(
+            "Upgrade it first with a release of the application that leaves legacy {floor} or later, then run ferry again"
+        )),
+    }
+    text
+}
+
 /// Why an unversioned database is refused, and how `--assume-legacy` takes it on: with the
 /// legacy version(s) its schema was identified as, when known.
 pub fn unversioned_refusal(tables: &[String], identified: Option<&Identification>) -> String {
@@ -118,6 +153,18 @@ pub fn unversioned_refusal(tables: &[String], identified: Option<&Identification
         return text;
     };
     match (id.exact, id.single()) {
+        (true, None) if id.versions.is_empty() => match id.single_revision() {
+            Some(rev) => text.push_str(&format!(
+                "Its schema is exactly revision {rev}'s (it was created or restored without its version table): \
+                 `ferry upgrade --assume-revision {rev}` checks that again under the lock, stamps {rev} and upgrades"
+            )),
+            None => text.push_str(&format!(
+                "Its schema is exactly that of {} (the revisions between them change only data, so the schema \
+                 cannot tell them apart): run `ferry upgrade --assume-revision REV` with REV the last of them that \
+                 ran on this database",
+                id.names()
+            )),
+        },
         (true, Some(n)) => text.push_str(&format!(
             "Its schema is exactly legacy {n}'s: `ferry upgrade --assume-legacy {n}` checks that again under the lock, \
              records the marker {n} and upgrades"
@@ -168,10 +215,17 @@ pub enum Position {
 }
 
 impl Position {
-    /// `legacy 7`, `legacy 26 (superseded)`, `revision 0003_x`, `empty`.
+    /// `legacy 7`, `legacy 26 (superseded)`, `legacy 75 (inside a gap of the chain)`,
+    /// `revision 0003_x`, `empty`.
     pub fn describe(&self, set: &MigrationSet) -> String {
         match self {
             Position::Legacy(n) if *n > set.cap() => format!("{self} (superseded)"),
+            Position::Legacy(n) if *n > 0 && *n < set.floor() => {
+                format!("{self} (older than the first step {})", set.floor())
+            }
+            Position::Legacy(n) if *n > 0 && set.step(*n).is_none() => {
+                format!("{self} (inside a gap of the chain)")
+            }
             _ => self.to_string(),
         }
     }

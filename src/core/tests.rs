@@ -742,3 +742,231 @@ fn branches_resolve_plan_and_keep_one_version_row_per_head() {
     assert_eq!(p.steps.len(), 3);
     assert_eq!(p.heads_after, vec!["0004_ctx"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// A chain with gaps and a floor: steps 72 (a full-schema snapshot), 73, 74, 76, 77, 79.
+
+const GAPPED_TOML: &str = r#"
+[legacy]
+cap = 79
+marker = { kind = "kv-table", table = "metadata", key_column = "key", value_column = "value", key = "database_version" }
+[baseline]
+revision = "0001_baseline"
+[[release]]
+version = "5.0.0"
+legacy = 74
+[[release]]
+version = "4.0.0"
+legacy = 72
+[[release]]
+version = "5.1.0"
+legacy = 75
+"#;
+
+fn gapped_files() -> BTreeMap<String, String> {
+    let mut f = BTreeMap::new();
+    let mut put = |p: &str, t: &str| {
+        f.insert(p.to_string(), t.to_string());
+    };
+    put("ferry.toml", GAPPED_TOML);
+    put(
+        "legacy/072_full_schema/up.sql",
+        "CREATE TABLE metadata(key TEXT, value TEXT);\nCREATE TABLE users(id INTEGER);",
+    );
+    put(
+        "legacy/073_email/up.sql",
+        "ALTER TABLE users ADD COLUMN email TEXT;",
+    );
+    put(
+        "legacy/074_bots/up.sqlite.sql",
+        "CREATE TABLE bots(id INTEGER);",
+    );
+    put(
+        "legacy/074_bots/up.postgres.sql",
+        "CREATE TABLE bots(id SERIAL);",
+    );
+    put("legacy/076_tags/up.sql", "CREATE TABLE tags(id INTEGER);");
+    put(
+        "legacy/077_name/up.sql",
+        "ALTER TABLE bots ADD COLUMN name TEXT;",
+    );
+    put("legacy/079_notes/up.sql", "CREATE TABLE notes(id INTEGER);");
+    put("baseline/sqlite.sql", "CREATE TABLE users(id INTEGER);");
+    put("revisions/0002_a/revision.toml", "down = \"0001_baseline\"");
+    put("revisions/0002_a/up.sql", "CREATE TABLE a(x INT);");
+    put("revisions/0002_a/down.sql", "DROP TABLE a;");
+    let frozen = frozen_text(&f).replacen("cap = 3", "cap = 79", 1);
+    f.insert("legacy/FROZEN.toml".into(), frozen);
+    f
+}
+
+fn gapped() -> MigrationSet {
+    load(gapped_files()).expect("the gapped set is valid")
+}
+
+#[test]
+fn a_chain_with_gaps_and_a_floor_loads_and_is_reached_by_number() {
+    let s = gapped();
+    assert_eq!(s.step_numbers(), vec![72, 73, 74, 76, 77, 79]);
+    assert_eq!(s.floor(), 72);
+    assert_eq!(s.cap(), 79);
+    assert_eq!(s.steps_text(), "72–74, 76–77, 79");
+    assert_eq!(s.step(76).map(|st| st.name.as_str()), Some("076_tags"));
+    assert_eq!(
+        s.step(74).and_then(|st| st.up.get(Dialect::Postgres)),
+        Some("CREATE TABLE bots(id SERIAL);")
+    );
+    for missing in [0, 1, 71, 75, 78, 80] {
+        assert!(s.step(missing).is_none(), "{missing}");
+    }
+    let above = |m: u32| -> Vec<u32> { s.steps_above(m).iter().map(|st| st.number).collect() };
+    assert_eq!(above(0), vec![72, 73, 74, 76, 77, 79]);
+    assert_eq!(above(74), vec![76, 77, 79]);
+    assert_eq!(
+        above(75),
+        vec![76, 77, 79],
+        "a marker inside a gap runs the next step"
+    );
+    assert_eq!(above(78), vec![79]);
+    assert!(above(79).is_empty());
+    // The reference-style chain keeps its numbering and its floor of 1.
+    let contiguous = set();
+    assert_eq!(contiguous.floor(), 1);
+    assert_eq!(contiguous.steps_text(), "1..=3");
+    assert_eq!(
+        contiguous.step(2).map(|st| st.name.as_str()),
+        Some("002_users")
+    );
+}
+
+#[test]
+fn planning_over_gaps_from_inside_a_gap_at_the_cap_and_below_the_floor() {
+    let s = gapped();
+    let g = graph(&s);
+    let up = |version: u32| {
+        plan::upgrade(&s, &g, &State::Legacy { version }, "head").map(|p| labels(&p.steps))
+    };
+    assert_eq!(
+        up(75).unwrap(),
+        vec!["L76", "L77", "L79", "stamp 0001_baseline", "up 0002_a"]
+    );
+    assert_eq!(
+        up(72).unwrap(),
+        vec![
+            "L73",
+            "L74",
+            "L76",
+            "L77",
+            "L79",
+            "stamp 0001_baseline",
+            "up 0002_a"
+        ]
+    );
+    assert_eq!(up(79).unwrap(), vec!["stamp 0001_baseline", "up 0002_a"]);
+    assert_eq!(up(0).unwrap()[0], "L72");
+    // The labels name the step directories.
+    let p = plan::upgrade(&s, &g, &State::Legacy { version: 75 }, "head").unwrap();
+    assert_eq!(p.steps[0].label(&s), "legacy 076_tags");
+
+    // Below the floor: refused as too old, naming the floor and the release to go through.
+    let state = detect(&s, &g, &probe(&["users"], MarkerReading::Value(50), None));
+    assert_eq!(state, State::Legacy { version: 50 });
+    match plan::upgrade(&s, &g, &state, "head") {
+        Err(PlanError::Refused { state, reason }) => {
+            assert_eq!(state, "legacy");
+            assert!(
+                reason.contains("version 50")
+                    && reason.contains("legacy 72, the oldest version this migration set bridges")
+                    && reason.contains("72–74, 76–77, 79")
+                    && reason.contains("release 4.0.0 (which leaves legacy 72)"),
+                "{reason}"
+            );
+        }
+        other => panic!("below the floor must be refused: {other:?}"),
+    }
+    for version in [1, 71] {
+        assert!(State::Legacy { version }.refusal(&s).is_some(), "{version}");
+    }
+    for version in [0, 72, 75, 79] {
+        assert!(State::Legacy { version }.refusal(&s).is_none(), "{version}");
+    }
+    // Without a release at or above the floor, the refusal says what kind of release to use.
+    let mut no_releases = gapped_files();
+    let toml = GAPPED_TOML[..GAPPED_TOML.find("[[release]]").unwrap()].to_string();
+    no_releases.insert("ferry.toml".into(), toml);
+    let bare = load(no_releases).unwrap();
+    let reason = State::Legacy { version: 50 }.refusal(&bare).unwrap();
+    assert!(
+        reason.contains("a release of the application that leaves legacy 72 or later"),
+        "{reason}"
+    );
+    // Above the cap and not superseded: refused as before.
+    let state = detect(&s, &g, &probe(&["users"], MarkerReading::Value(80), None));
+    assert_eq!(state, State::FutureLegacy { version: 80 });
+    assert!(plan::upgrade(&s, &g, &state, "head").is_err());
+}
+
+#[test]
+fn a_gap_is_fine_but_a_step_above_the_cap_a_duplicate_or_a_wrong_cap_is_refused() {
+    // Gaps and a floor load (above); a step above the cap is refused.
+    let mut above = gapped_files();
+    above.insert("legacy/080_more/up.sql".into(), "SELECT 1;".into());
+    let e = err(above);
+    assert!(
+        e.contains("step 80 is above the cap 79") && e.contains("revisions/"),
+        "{e}"
+    );
+
+    let mut duplicate = gapped_files();
+    duplicate.insert("legacy/073_other/up.sql".into(), "SELECT 1;".into());
+    let e = err(duplicate);
+    assert!(
+        e.contains("legacy/073_other") && e.contains("step 73 is also legacy/073_email"),
+        "{e}"
+    );
+
+    // ferry.toml's cap must be the highest step.
+    let mut high_cap = gapped_files();
+    high_cap.insert(
+        "ferry.toml".into(),
+        GAPPED_TOML.replace("cap = 79", "cap = 80"),
+    );
+    let e = err(high_cap);
+    assert!(
+        e.contains("step 80 is missing") && e.contains("highest legacy step is 79"),
+        "{e}"
+    );
+
+    // FROZEN.toml's cap must be the highest step (and ferry.toml's).
+    let mut frozen_cap = gapped_files();
+    let text = frozen_cap["legacy/FROZEN.toml"].replacen("cap = 79", "cap = 77", 1);
+    frozen_cap.insert("legacy/FROZEN.toml".into(), text);
+    let e = err(frozen_cap);
+    assert!(
+        e.contains("freezes cap 77 but ferry.toml says cap = 79"),
+        "{e}"
+    );
+
+    // A frozen step cannot disappear into a new gap.
+    let mut removed = gapped_files();
+    removed.retain(|k, _| !k.starts_with("legacy/076"));
+    let e = err(removed);
+    assert!(
+        e.contains("step 76 is missing") && e.contains("72–74, 76–77, 79"),
+        "{e}"
+    );
+
+    // A release names a step number or a version inside the chain's range.
+    let mut below = gapped_files();
+    below.insert(
+        "ferry.toml".into(),
+        GAPPED_TOML.replace("legacy = 72", "legacy = 60"),
+    );
+    let e = err(below);
+    assert!(
+        e.contains(
+            "release 4.0.0 names legacy 60, below the oldest legacy version this set bridges (72)"
+        ),
+        "{e}"
+    );
+}

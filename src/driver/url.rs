@@ -131,9 +131,11 @@ fn postgres_url(text: &str, rest: &str) -> Result<DatabaseUrl, String> {
         }));
     };
     let mut kept = Vec::new();
+    let mut changed = text.contains('+');
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if POSTGRES_DRIVER_ONLY.contains(&key) {
+            changed = true;
             continue;
         }
         if key == "ssl" {
@@ -148,9 +150,14 @@ fn postgres_url(text: &str, rest: &str) -> Result<DatabaseUrl, String> {
                 }
             };
             kept.push(format!("sslmode={mode}"));
+            changed = true;
             continue;
         }
         kept.push(pair.to_string());
+    }
+    if !changed {
+        // Ferry's own form, passed to the driver as written.
+        return Ok(DatabaseUrl::Postgres(text.to_string()));
     }
     let query = if kept.is_empty() {
         String::new()
@@ -196,9 +203,15 @@ fn sqlite_url(text: &str, rest: &str, slashes: bool) -> Result<DatabaseUrl, Stri
             }
         }
     }
-    if memory || (slashes && (path.is_empty() || path == ":memory:")) {
-        // SQLAlchemy's `sqlite://` (no path) is an in-memory database.
+    if memory || (slashes && path == ":memory:") {
         return Ok(DatabaseUrl::SqliteMemory);
+    }
+    if slashes && path.is_empty() {
+        // SQLAlchemy's in-memory `sqlite://`: nothing ferry does there would last.
+        return Err(format!(
+            "{text:?} names no file (to SQLAlchemy it is an in-memory database, where nothing ferry writes would \
+             last); write sqlite:PATH (e.g. sqlite:app.db), or sqlite::memory: if an in-memory database is meant"
+        ));
     }
     let path = if slashes {
         match path.strip_prefix('/') {
@@ -433,10 +446,7 @@ mod tests {
             DatabaseUrl::parse("sqlite:////data/app.db"),
             Ok(file("/data/app.db"))
         );
-        assert_eq!(
-            DatabaseUrl::parse("sqlite://"),
-            Ok(DatabaseUrl::SqliteMemory)
-        );
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
         // The query is parsed, never part of the file name.
         let ro = DatabaseUrl::parse("sqlite:app.db?mode=ro&check_same_thread=false").unwrap();
         let DatabaseUrl::SqliteFile(path, options) = ro else {

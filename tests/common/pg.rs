@@ -730,3 +730,30 @@ fn spawn_watchdog(postmaster: u32, dir: &Path) -> Option<Child> {
         .stderr(Stdio::null());
     command.spawn().ok()
 }
+
+/// A PostgreSQL client program: the newest server installation's, else the one on PATH.
+pub fn program(name: &str) -> PathBuf {
+    let mut found: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry
+                .file_name()
+                .to_string_lossy()
+                .split('.')
+                .map(|p| p.parse::<u32>().ok())
+                .collect::<Option<Vec<_>>>()?;
+            let program = entry.path().join("bin").join(name);
+            program.is_file().then_some((version, program))
+        })
+        .collect();
+    found.sort();
+    if let Some((_, program)) = found.pop() {
+        return program;
+    }
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is needed for this test and was not found"))
+}

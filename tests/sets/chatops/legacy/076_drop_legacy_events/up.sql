@@ -1,0 +1,2 @@
+-- The events moved to an external log years ago; the table is obsolete.
+DROP TABLE legacy_events;
