@@ -1,40 +1,111 @@
 //! Fixtures: databases built exactly as an old legacy version left them, for tests, release
 //! pipelines and anyone who wants to watch the bridge work.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::core::graph::Graph;
 use crate::core::plan::{Plan, Step};
-use crate::core::set::{Dialect, MigrationSet, Origin};
+use crate::core::set::{Dialect, MigrationSet, Origin, Text, test_dir_key};
 use crate::core::state::{Position, State};
 use crate::error::{Error, Result};
 use crate::runner::{RunReport, Runner, describe};
 
-/// Where a set's test data lives: `[test]` of ferry.toml, relative to the set directory (the
-/// current directory for the compiled-in set), unless given explicitly.
+/// Where a set's test data lives: `[test]` of ferry.toml — relative to the set directory, or
+/// compiled in with an embedded set — unless given explicitly.
 #[derive(Debug, Clone, Default)]
 pub struct TestDirs {
-    pub seeds: Option<PathBuf>,
-    pub superseded: Option<PathBuf>,
+    pub seeds: Option<TestDir>,
+    pub superseded: Option<TestDir>,
+}
+
+/// A directory of numbered SQL files (`NNN.sql`, `NNN.<dialect>.sql`).
+#[derive(Debug, Clone)]
+pub enum TestDir {
+    Disk(PathBuf),
+    /// Compiled in with the set: the directory as ferry.toml names it, and its files (file
+    /// name → contents).
+    Embedded {
+        dir: String,
+        files: BTreeMap<String, Text>,
+    },
+}
+
+impl TestDir {
+    /// Whether there is such a directory (an embedded one exists once it has files).
+    pub fn exists(&self) -> bool {
+        match self {
+            TestDir::Disk(p) => p.is_dir(),
+            TestDir::Embedded { files, .. } => !files.is_empty(),
+        }
+    }
+
+    /// The directory, for messages.
+    pub fn display(&self) -> String {
+        match self {
+            TestDir::Disk(p) => p.display().to_string(),
+            TestDir::Embedded { dir, .. } => format!("{dir} (compiled in)"),
+        }
+    }
+
+    /// The directory as a path: on disk, or relative to the set root for a compiled-in one.
+    pub fn location(&self) -> String {
+        match self {
+            TestDir::Disk(p) => p.display().to_string(),
+            TestDir::Embedded { dir, .. } => dir.clone(),
+        }
+    }
+
+    /// `NNN.<dialect>.sql`, else `NNN.sql`: (its path for messages, its SQL).
+    pub fn numbered(&self, number: u32, dialect: Dialect) -> Result<Option<(String, String)>> {
+        match self {
+            TestDir::Disk(dir) => Ok(numbered_file(dir, number, dialect)?
+                .map(|(path, sql)| (path.display().to_string(), sql))),
+            TestDir::Embedded { dir, files } => Ok([
+                format!("{number:03}.{}.sql", dialect.name()),
+                format!("{number:03}.sql"),
+            ]
+            .into_iter()
+            .find_map(|name| {
+                files
+                    .get(&name)
+                    .map(|sql| (format!("{dir}/{name}"), sql.to_string()))
+            })),
+        }
+    }
 }
 
 impl TestDirs {
+    /// The set's `[test]` directories, `seeds` overriding its seeds: on disk relative to the
+    /// set directory, or compiled in with an embedded set (never read from the current
+    /// directory, so they work wherever the binary runs).
     pub fn of(set: &MigrationSet, seeds: Option<PathBuf>) -> TestDirs {
-        // The compiled-in set's test data is read relative to the current directory.
-        let root = match &set.origin {
-            Origin::Dir(d) => d.clone(),
-            Origin::Embedded => PathBuf::new(),
+        let configured = |dir: &Option<String>| -> Option<TestDir> {
+            let dir = dir.as_ref()?;
+            Some(match &set.origin {
+                Origin::Dir(root) => TestDir::Disk(root.join(dir)),
+                Origin::Embedded => {
+                    let key = test_dir_key(dir);
+                    let files = set
+                        .test_files
+                        .iter()
+                        .filter_map(|(path, text)| {
+                            let name = path.strip_prefix(key.as_str())?.strip_prefix('/')?;
+                            Some((name.to_string(), text.clone()))
+                        })
+                        .collect();
+                    TestDir::Embedded {
+                        dir: dir.clone(),
+                        files,
+                    }
+                }
+            })
         };
         TestDirs {
-            seeds: seeds.or_else(|| {
-                set.config
-                    .test
-                    .seeds
-                    .as_ref()
-                    .map(|s| root.join(s))
-                    .filter(|p| p.is_dir())
-            }),
-            superseded: set.config.test.superseded.as_ref().map(|s| root.join(s)),
+            seeds: seeds
+                .map(TestDir::Disk)
+                .or_else(|| configured(&set.config.test.seeds).filter(TestDir::exists)),
+            superseded: configured(&set.config.test.superseded),
         }
     }
 }
@@ -188,10 +259,9 @@ fn dir_seed(r: &mut Runner<'_>, number: u32, dirs: &TestDirs) -> Result<Option<S
     let Some(dir) = &dirs.seeds else {
         return Ok(None);
     };
-    let Some((path, sql)) = numbered_file(dir, number, r.driver.dialect())? else {
+    let Some((shown, sql)) = dir.numbered(number, r.driver.dialect())? else {
         return Ok(None);
     };
-    let shown = path.display().to_string();
     r.transaction(&format!("seed {shown}"), &format!("legacy {number}"), |d| {
         d.execute(&sql)
     })?;
@@ -407,11 +477,11 @@ pub fn build_installed(
             let dir = dirs.superseded.as_ref().ok_or_else(|| {
                 Error::Usage("ferry.toml has no [test] superseded directory with what pre-release builds ran".into())
             })?;
-            let (path, sql) = numbered_file(dir, version, dialect)?.ok_or_else(|| {
+            let (path, sql) = dir.numbered(version, dialect)?.ok_or_else(|| {
                 Error::Usage(format!("no {version:03}.sql (or {version:03}.{}.sql) in {}", dialect.name(), dir.display()))
             })?;
             let marker = crate::bookkeeping::marker_sql(set, &crate::bookkeeping::Books::of(r.driver), version)?;
-            r.transaction(&format!("pre-release legacy {version} ({})", path.display()), &describe(&state), |d| {
+            r.transaction(&format!("pre-release legacy {version} ({})", path), &describe(&state), |d| {
                 d.execute(&sql)?;
                 d.execute(&marker)
             })?;

@@ -190,9 +190,10 @@ fn bad_options_exit_2() {
         }
     }
     assert!(!file.exists(), "the SQLite file was not created");
-    // The compiled-in set's test data is read from the current directory.
+    // The compiled-in set carries its test data (embedding::the_compiled_in_sets_test_data_works_from_any_directory),
+    // and a --seeds directory that is not there is refused wherever ferry runs.
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .arg("upgrade-test")
+        .args(["upgrade-test", "--seeds", "no_such_seeds"])
         .current_dir(tmp.path())
         .env_remove("FERRY_MIGRATIONS")
         .output()
@@ -200,7 +201,7 @@ fn bad_options_exit_2() {
     assert_eq!(run.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
-        stderr.contains("[test] seeds = \"tests/seeds\"") && stderr.contains("--seeds DIR"),
+        stderr.contains("--seeds no_such_seeds: no such directory"),
         "{stderr}"
     );
     // An unreachable server is exit 6.

@@ -3,62 +3,42 @@
 use serde_json::{Value, json};
 
 use super::{Cli, Command, Output};
-use crate::core::graph::Graph;
+use crate::api::UpgradeReport;
 use crate::core::plan::shown;
 use crate::core::set::MigrationSet;
 use crate::core::state::State;
-use crate::error::{Error, Result};
-use crate::handoff::{HandoffReport, Invocation};
+use crate::error::Error;
+use crate::handoff::HandoffReport;
 use crate::runner::describe;
 
-/// `ferry upgrade` of a set with a `[handoff]`: the bridge, then the command.
-pub(super) fn upgrade(
-    cli: &Cli,
-    set: &MigrationSet,
-    graph: &Graph,
-    command: &str,
-    target: &str,
-    accept_edited: &[String],
-    assume: Option<crate::unversioned::Assume>,
-) -> Result<Output> {
-    let url = super::database_url(cli, None)?;
-    let raw = raw_database_url(cli).unwrap_or_else(|| url.display());
-    let mut invocation = Invocation::new(command, &raw, &url, cli.schema.as_deref())?;
-    invocation.stdout_to_stderr = cli.json;
-    invocation.announce = !cli.json && !cli.quiet;
-    let mut db = super::open(cli, &url, true)?;
-    let mut runner = super::runner(cli, set, graph, db.as_mut(), true);
-    runner.accept_edited = accept_edited.to_vec();
-    runner.scratch = Some(super::scratch_site(cli, &url)?);
-    runner.assume = assume;
-    let (report, handoff) = runner.hand_off(target, &invocation)?;
-    let assumed = runner.assumed.take();
+/// What `ferry upgrade` of a set with a `[handoff]` prints: the bridge, then the command.
+pub(super) fn upgraded(report: &UpgradeReport, handoff: &HandoffReport) -> Output {
     let mut text = super::step_lines(&report.steps);
     if report.steps.is_empty() {
         text.push_str(&format!(
             "{}: bridge: nothing to do, at {}\n",
-            url.display(),
+            report.database,
             describe(&report.before)
         ));
     } else {
         text.push_str(&format!(
             "{}: bridge: {} → revision {} ({} steps)\n",
-            url.display(),
+            report.database,
             describe(&report.before),
             report.heads.join(", "),
             report.steps.len()
         ));
     }
-    text.push_str(&handoff_line(&handoff));
+    text.push_str(&handoff_line(handoff));
     if let Some(b) = &report.backup {
         text.push_str(&format!("backup:  {} (verified)\n", b.path.display()));
     }
     let out = Output::ok(
         text,
-        json!({"database": url.display(), "before": report.before, "steps": report.steps, "heads": handoff.heads_after,
+        json!({"database": report.database, "before": report.before, "steps": report.steps, "heads": handoff.heads_after,
                "bridge_heads": report.heads, "backup": report.backup, "handoff": handoff}),
     );
-    Ok(super::verify::with_assumed(out, assumed))
+    super::verify::with_assumed(out, report.assumed.clone())
 }
 
 fn handoff_line(h: &HandoffReport) -> String {
@@ -72,14 +52,6 @@ fn handoff_line(h: &HandoffReport) -> String {
             h.heads_after.join(", ")
         }
     )
-}
-
-/// The database URL as ferry got it (the option, else the environment), for the command.
-fn raw_database_url(cli: &Cli) -> Option<String> {
-    cli.database
-        .clone()
-        .or_else(|| std::env::var("FERRY_DATABASE_URL").ok())
-        .or_else(|| std::env::var("DATABASE_URL").ok())
 }
 
 /// What `status`, `check` and `plan` add for a set with a hand-off: who runs the revisions

@@ -1,4 +1,4 @@
-//! The `ferry` command line (spec §4). Every command returns an [`Output`]; errors become exit
+//! The `ferry` command line (spec §4). Every command returns an `Output`; errors become exit
 //! codes in [`Error::exit_code`], and `--json` turns either into one JSON object on stdout.
 
 mod fixture;
@@ -15,6 +15,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::{Value, json};
 
+use crate::api::{Check, Migrator, Status, UpgradeReport};
 use crate::core::graph::Graph;
 use crate::core::plan::{self, Step};
 use crate::core::set::{Files, MigrationSet, Origin};
@@ -504,16 +505,20 @@ fn load_set(cli: &Cli) -> Result<MigrationSet> {
     }
 }
 
-fn database_url(cli: &Cli, explicit: Option<&str>) -> Result<DatabaseUrl> {
-    let text = explicit
+/// The database URL as given: `explicit`, `--database`, then the environment.
+fn database_text(cli: &Cli, explicit: Option<&str>) -> Result<String> {
+    explicit
         .map(str::to_string)
         .or_else(|| cli.database.clone())
         .or_else(|| std::env::var("FERRY_DATABASE_URL").ok())
         .or_else(|| std::env::var("DATABASE_URL").ok())
         .ok_or_else(|| {
             Error::Usage("no database given: pass --database URL (e.g. -d sqlite:app.db), or set FERRY_DATABASE_URL or DATABASE_URL".into())
-        })?;
-    let url = DatabaseUrl::parse(&text).map_err(Error::Usage)?;
+        })
+}
+
+fn database_url(cli: &Cli, explicit: Option<&str>) -> Result<DatabaseUrl> {
+    let url = DatabaseUrl::parse(&database_text(cli, explicit)?).map_err(Error::Usage)?;
     if cli.schema.is_some() && !matches!(url, DatabaseUrl::Postgres(_)) {
         return Err(Error::Usage(
             "--schema applies to PostgreSQL databases only".into(),
@@ -621,41 +626,32 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             no_transaction,
         } => new::new(&set, &graph, message, *per_dialect, !*no_transaction),
         Command::Merge { message } => new::merge(&set, &graph, message),
-        Command::Status | Command::Check | Command::Plan { .. } => {
+        Command::Status => {
+            let status = migrator(cli, &set)?.status()?;
+            let state = status.state.clone();
+            let mut out = self::status(&set, &graph, status)?;
+            handoff::annotate(cli, &set, &state, &mut out);
+            Ok(out)
+        }
+        Command::Check => {
+            let check = migrator(cli, &set)?.check()?;
+            let state = check.state.clone();
+            let mut out = self::check(check);
+            handoff::annotate(cli, &set, &state, &mut out);
+            Ok(out)
+        }
+        Command::Plan { target, .. } => {
             let url = database_url(cli, None)?;
             let mut db = open(cli, &url, false)?;
-            let mut runner = runner(cli, &set, &graph, db.as_mut(), false);
-            let (state, probe) = runner.inspect()?;
-            let extra = if matches!(cli.command, Command::Status) {
-                let identified = match &state {
-                    State::Unversioned { .. } => Some(
-                        match crate::unversioned::identify(
-                            &set,
-                            &graph,
-                            &scratch_site(cli, &url)?,
-                            runner.driver,
-                        ) {
-                            // No place for a scratch database: refused before anything is built.
-                            Err(e @ Error::Usage(_)) => return Err(e),
-                            other => other.map_err(|e| e.to_string()).and_then(|i| {
-                                i.ok_or_else(|| "the set has no legacy version".into())
-                            }),
-                        },
-                    ),
-                    _ => None,
-                };
-                Some(StatusExtra {
-                    identified,
-                    edited: runner.edited(&state, &probe)?,
-                    holder: runner
-                        .driver
-                        .lock_holder()
-                        .map_err(Error::reading("reading the migration lock"))?,
-                })
-            } else {
-                None
-            };
-            read_only(cli, &set, &graph, &url, state, extra)
+            let (state, _) = runner(cli, &set, &graph, db.as_mut(), false).inspect()?;
+            let plan = plan::upgrade(&set, &graph, &state, target)?;
+            plan::check_runnable(&set, &plan, url.dialect())?;
+            let mut out = Output::ok(
+                numbered_steps(&set, &plan.steps),
+                json!({"database": url.display(), "state": state, "steps": plan.steps, "heads_after": plan.heads_after}),
+            );
+            handoff::annotate(cli, &set, &state, &mut out);
+            Ok(out)
         }
         Command::Upgrade {
             target,
@@ -666,9 +662,6 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             force,
             ..
         } => {
-            if let Some(requirement) = to_release {
-                release::check(&set, &graph, requirement)?; // before the database is opened
-            }
             let assume = verify::assume_option(
                 cli,
                 &set,
@@ -677,41 +670,20 @@ fn dispatch(cli: &Cli) -> Result<Output> {
                 assume_revision.as_deref(),
                 *force,
             )?;
-            if let Some(h) = &set.config.handoff {
-                if to_release.is_some() {
-                    return Err(Error::Usage(format!(
-                        "--to-release picks one of ferry's revisions, and this set hands off to `{}` after the bridge \
-                         ([handoff] in ferry.toml): run `ferry upgrade` and let that runner choose",
-                        crate::core::plan::shown(&h.command)
-                    )));
-                }
-                return handoff::upgrade(
-                    cli,
-                    &set,
-                    &graph,
-                    &h.command,
-                    target,
-                    accept_edited,
-                    assume,
-                );
+            let mut migrator = migrator(cli, &set)?;
+            for rev in accept_edited {
+                migrator = migrator.accept_edited(rev.clone());
             }
-            let url = database_url(cli, None)?;
-            let site = scratch_site(cli, &url)?;
-            let mut assumed = None;
-            let out = write(cli, &set, &graph, |r| {
-                r.accept_edited = accept_edited.clone();
-                r.scratch = Some(site);
-                r.assume = assume;
-                let report = match to_release {
-                    Some(requirement) => release::upgrade(r, requirement),
-                    None => r.upgrade(target),
-                };
-                assumed = r.assumed.take();
-                report
-            })?;
-            Ok(verify::with_assumed(out, assumed))
+            if let Some(assume) = assume {
+                migrator = migrator.assume(assume);
+            }
+            let report = match to_release {
+                Some(requirement) => migrator.upgrade_to_release(requirement)?,
+                None => migrator.upgrade_to(target)?,
+            };
+            Ok(upgraded(report))
         }
-        Command::Verify => verify::verify(cli, &set, &graph),
+        Command::Verify => verify::verify(migrator(cli, &set)?),
         Command::Downgrade {
             target,
             accept_edited,
@@ -757,16 +729,47 @@ fn runner<'a>(
     db: &'a mut dyn driver::Driver,
     progress: bool,
 ) -> Runner<'a> {
-    let enabled = progress && !cli.quiet && !cli.json && std::io::stderr().is_terminal();
-    let mut bar: Option<indicatif::ProgressBar> = None;
     let mut runner = Runner::new(set, graph, db);
     runner.lock_timeout = Duration::from_secs(cli.lock_timeout);
-    runner.backup = match (&cli.backup_dir, cli.no_backup) {
+    runner.backup = backup_policy(cli);
+    runner.on_event = Box::new(progress_bar(progress && !cli.quiet && !cli.json));
+    runner
+}
+
+/// `--backup-dir DIR`, `--no-backup`, or beside the file.
+fn backup_policy(cli: &Cli) -> BackupPolicy {
+    match (&cli.backup_dir, cli.no_backup) {
         (_, true) => BackupPolicy::Off,
         (Some(dir), false) => BackupPolicy::Into(dir.clone()),
         (None, false) => BackupPolicy::Beside,
-    };
-    runner.on_event = Box::new(move |event| match event {
+    }
+}
+
+/// The [`Migrator`] of `status`, `upgrade`, `check` and `verify`, set up from the options.
+fn migrator(cli: &Cli, set: &MigrationSet) -> Result<Migrator> {
+    // The options' own checks and messages.
+    scratch_site(cli, &database_url(cli, None)?)?;
+    let mut migrator = Migrator::new(set.clone())
+        .database(&database_text(cli, None)?)
+        .lock_timeout(Duration::from_secs(cli.lock_timeout))
+        .backup(backup_policy(cli))
+        .on_progress(progress_bar(!cli.quiet && !cli.json));
+    if let Some(schema) = &cli.schema {
+        migrator = migrator.schema(schema.clone());
+    }
+    if let Some(url) = &cli.scratch_url {
+        migrator = migrator.scratch_url(url);
+    }
+    migrator.handoff_stdout_to_stderr = cli.json;
+    migrator.handoff_announce = !cli.json && !cli.quiet;
+    Ok(migrator)
+}
+
+/// A progress bar on stderr, when `enabled` and stderr is a terminal.
+fn progress_bar(enabled: bool) -> impl FnMut(Event<'_>) + Send + 'static {
+    let enabled = enabled && std::io::stderr().is_terminal();
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    move |event| match event {
         // Created once the plan is known, so a no-op shows nothing; cleared when dropped, so
         // an error message never sits under a stale bar.
         Event::Planned { total } if enabled && total > 0 => {
@@ -797,8 +800,7 @@ fn runner<'a>(
                 b.println(format!("  {label} ({} ms)", duration.as_millis()));
             }
         }
-    });
-    runner
+    }
 }
 
 fn write(
@@ -808,35 +810,52 @@ fn write(
     work: impl FnOnce(&mut Runner) -> Result<RunReport>,
 ) -> Result<Output> {
     let url = database_url(cli, None)?;
-    // A writing command creates a missing SQLite file: said plainly, since a mistyped path
-    // would otherwise pass for a fresh install.
     let created = match &url {
-        DatabaseUrl::SqliteFile(path, _) if !path.exists() => Some(path.clone()),
+        DatabaseUrl::SqliteFile(path, _) if !path.exists() => {
+            Some(std::path::absolute(path).unwrap_or_else(|_| path.clone()))
+        }
         _ => None,
     };
     let mut db = open(cli, &url, true)?;
     let mut runner = runner(cli, set, graph, db.as_mut(), true);
     let report = work(&mut runner)?;
+    Ok(upgraded(UpgradeReport {
+        database: url.display(),
+        created,
+        before: report.before,
+        steps: report.steps,
+        heads: report.heads,
+        backup: report.backup,
+        assumed: None,
+        handoff: None,
+    }))
+}
+
+/// What a writing command prints: its steps, where the database went, the backup.
+fn upgraded(report: UpgradeReport) -> Output {
+    if let Some(h) = &report.handoff {
+        return handoff::upgraded(&report, h);
+    }
     let mut text = String::new();
-    if let Some(path) = &created {
+    // A writing command creates a missing SQLite file: said plainly, since a mistyped path
+    // would otherwise pass for a fresh install.
+    if let Some(path) = &report.created {
         text.push_str(&format!(
             "created the new database file {} (it did not exist)\n",
-            std::path::absolute(path)
-                .unwrap_or_else(|_| path.clone())
-                .display()
+            path.display()
         ));
     }
     if report.steps.is_empty() {
         text.push_str(&format!(
             "{}: nothing to do, at {}\n",
-            url.display(),
+            report.database,
             describe(&report.before)
         ));
     } else {
         text.push_str(&step_lines(&report.steps));
         text.push_str(&format!(
             "{}: {} → revision {} ({} steps)\n",
-            url.display(),
+            report.database,
             describe(&report.before),
             report.heads.join(", "),
             report.steps.len()
@@ -845,10 +864,11 @@ fn write(
     if let Some(b) = &report.backup {
         text.push_str(&format!("backup:  {} (verified)\n", b.path.display()));
     }
-    Ok(Output::ok(
+    let out = Output::ok(
         text,
-        json!({"database": url.display(), "created": created.map(|p| std::path::absolute(&p).unwrap_or(p)), "before": report.before, "steps": report.steps, "heads": report.heads, "backup": report.backup}),
-    ))
+        json!({"database": report.database, "created": report.created, "before": report.before, "steps": report.steps, "heads": report.heads, "backup": report.backup}),
+    );
+    verify::with_assumed(out, report.assumed)
 }
 
 /// The plan as `plan` prints it: one numbered line per step, or `nothing to do`.
@@ -880,87 +900,40 @@ fn step_lines(steps: &[crate::runner::StepReport]) -> String {
     text
 }
 
-fn read_only(
-    cli: &Cli,
-    set: &MigrationSet,
-    graph: &Graph,
-    url: &DatabaseUrl,
-    state: State,
-    extra: Option<StatusExtra>,
-) -> Result<Output> {
-    let current: Vec<String> = match &state {
-        State::Managed { heads } => heads.clone(),
-        _ => Vec::new(),
+/// `check`: exit 1 while anything is pending.
+fn check(check: Check) -> Output {
+    let text = if check.at_head() {
+        format!("{}: at head ({})\n", check.database, describe(&check.state))
+    } else {
+        format!(
+            "{}: {} pending step(s): {}\n",
+            check.database,
+            check.pending.len(),
+            summarize(&check.pending_labels)
+        )
     };
-    let heads: Vec<&str> = graph.heads().iter().map(|&n| graph.id(n)).collect();
-    let detected = state.clone();
-    let mut out = match &cli.command {
-        Command::Check => {
-            // Every head: with several, "at head" means each branch is applied.
-            let plan = plan::upgrade(set, graph, &state, "heads")?;
-            let pending: Vec<String> = plan.steps.iter().map(|s| s.label(set)).collect();
-            let text = if pending.is_empty() {
-                format!("{}: at head ({})\n", url.display(), describe(&state))
-            } else {
-                format!(
-                    "{}: {} pending step(s): {}\n",
-                    url.display(),
-                    pending.len(),
-                    summarize(&pending)
-                )
-            };
-            Ok(Output {
-                text,
-                json: json!({"database": url.display(), "state": state, "pending": plan.steps, "at_head": pending.is_empty()}),
-                code: u8::from(!pending.is_empty()),
-            })
-        }
-        Command::Plan { target, .. } => {
-            let plan = plan::upgrade(set, graph, &state, target)?;
-            plan::check_runnable(set, &plan, url.dialect())?;
-            Ok(Output::ok(
-                numbered_steps(set, &plan.steps),
-                json!({"database": url.display(), "state": state, "steps": plan.steps, "heads_after": plan.heads_after}),
-            ))
-        }
-        _ => status(
-            set,
-            graph,
-            url,
-            state,
-            current,
-            &heads,
-            extra.unwrap_or_default(),
-        ),
-    }?;
-    handoff::annotate(cli, set, &detected, &mut out);
-    Ok(out)
+    Output {
+        text,
+        json: json!({"database": check.database, "state": check.state, "pending": check.pending, "at_head": check.at_head()}),
+        code: u8::from(!check.at_head()),
+    }
 }
 
-fn status(
-    set: &MigrationSet,
-    graph: &Graph,
-    url: &DatabaseUrl,
-    state: State,
-    current: Vec<String>,
-    heads: &[&str],
-    extra: StatusExtra,
-) -> Result<Output> {
-    let refusal = match (&state, &extra.identified) {
-        (State::Unversioned { tables }, Some(Ok(id))) => {
-            Some(crate::core::state::unversioned_refusal(tables, Some(id)))
-        }
-        _ => state.refusal(set),
-    };
-    let (pending, plan_error): (Vec<Step>, Option<String>) =
-        match plan::upgrade(set, graph, &state, "heads")
-            .and_then(|p| plan::check_runnable(set, &p, url.dialect()).map(|()| p))
-        {
-            Ok(p) => (p.steps, None),
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        };
-    let labels: Vec<String> = pending.iter().map(|s| s.label(set)).collect();
-    let mut text = format!("database:  {}\nstate:     {}", url.display(), state.name());
+fn status(set: &MigrationSet, graph: &Graph, status: Status) -> Result<Output> {
+    let Status {
+        database,
+        state,
+        current,
+        heads,
+        pending,
+        pending_labels: labels,
+        plan_error,
+        refusal,
+        lock_holder,
+        edited,
+        identified,
+    } = status;
+    let mut text = format!("database:  {database}\nstate:     {}", state.name());
     match &state {
         State::Legacy { version } if set.floor() > 1 => text.push_str(&format!(
             " {version} (steps {}, cap {})",
@@ -995,15 +968,18 @@ fn status(
     if let Some(r) = &release_text {
         text.push_str(&format!("release:   {r}\n"));
     }
-    if let Some(h) = &extra.holder {
+    if let Some(h) = &lock_holder {
         text.push_str(&format!("lock:      {h}\n"));
     }
-    for (id, before, now) in &extra.edited {
+    for e in &edited {
         text.push_str(&format!(
-            "edited:    {id} was applied as {before}, its up SQL is now {now} (upgrade refuses it without --accept-edited {id})\n"
+            "edited:    {id} was applied as {before}, its up SQL is now {now} (upgrade refuses it without --accept-edited {id})\n",
+            id = e.revision,
+            before = e.applied,
+            now = e.now
         ));
     }
-    if let Some(identified) = &extra.identified {
+    if let Some(identified) = &identified {
         verify::identification_text(&mut text, identified.as_ref().map_err(String::as_str));
     }
     if heads.len() > 1 {
@@ -1025,14 +1001,14 @@ fn status(
     Ok(Output {
         text,
         json: json!({
-            "database": url.display(), "state": state.name(), "detail": state, "legacy_version": legacy_version,
+            "database": database, "state": state.name(), "detail": state, "legacy_version": legacy_version,
             "cap": set.cap(), "floor": set.floor(), "current": current, "heads": heads, "pending": pending, "refusal": refusal,
-            "lock_holder": extra.holder, "release": release_json,
-            "identified": extra.identified.as_ref().map(|i| match i {
+            "lock_holder": lock_holder, "release": release_json,
+            "identified": identified.as_ref().map(|i| match i {
                 Ok(id) => verify::identification_json(Some(id)),
                 Err(e) => json!({"error": e}),
             }),
-            "edited": extra.edited.iter().map(|(id, before, now)| json!({"revision": id, "applied": before, "now": now})).collect::<Vec<_>>(),
+            "edited": edited,
         }),
         code: if matches!(state, State::Inconsistent { .. }) {
             3
@@ -1040,15 +1016,6 @@ fn status(
             0
         },
     })
-}
-
-/// What only `status` reads besides the state.
-#[derive(Debug, Default)]
-struct StatusExtra {
-    /// An unversioned database: the legacy version(s) its schema matches, or why unknown.
-    identified: Option<std::result::Result<crate::core::identify::Identification, String>>,
-    edited: Vec<(String, String, String)>,
-    holder: Option<String>,
 }
 
 /// The `ferry_history` rows, oldest first.

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Cli, Output};
 use crate::core::graph::Graph;
 use crate::core::release::{Releases, Requirement};
-use crate::core::set::MigrationSet;
+use crate::core::set::{MigrationSet, Origin};
 use crate::driver::url::DatabaseUrl;
 use crate::error::{Error, Result};
 use crate::fixture::TestDirs;
@@ -45,7 +45,7 @@ pub struct UpgradeTestArgs {
     #[arg(long, value_name = "REQ")]
     releases: Option<String>,
     /// Directory of NNN.sql seed files, each run right after legacy step NNN (default:
-    /// ferry.toml [test] seeds, relative to the set; the compiled-in set's to the current directory)
+    /// ferry.toml [test] seeds, relative to the set; the compiled-in set's are compiled in)
     #[arg(long, value_name = "DIR")]
     seeds: Option<PathBuf>,
     /// How many cases run at once (default: the number of CPUs)
@@ -136,7 +136,7 @@ pub fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, args: &UpgradeTestArgs)
         json: json!({
             "dialects": dialects, "cases": results, "passed": results.len() - failed.len(),
             "failed": failed.len(), "all_passed": failed.is_empty(), "total_ms": total.as_millis(),
-            "jobs": jobs, "note": note, "seeds": dirs.seeds.as_ref().map(|d| d.display().to_string()),
+            "jobs": jobs, "note": note, "seeds": dirs.seeds.as_ref().map(|d| d.location()),
         }),
         code: u8::from(!failed.is_empty()),
     })
@@ -147,9 +147,14 @@ pub fn run(cli: &Cli, set: &MigrationSet, graph: &Graph, args: &UpgradeTestArgs)
 fn test_dirs(set: &MigrationSet, seeds: Option<PathBuf>) -> Result<TestDirs> {
     let explicit = seeds.is_some();
     let dirs = TestDirs::of(set, seeds);
-    let hint = "the compiled-in set reads its test data from the current directory: run from the set's directory, or pass --migrations DIR";
+    let hint = match &set.origin {
+        Origin::Embedded => {
+            "the compiled-in set carries the [test] directories that existed when it was built: build it with them, or pass --migrations DIR"
+        }
+        Origin::Dir(_) => "they are relative to the set directory",
+    };
     match (&dirs.seeds, &set.config.test.seeds) {
-        (Some(dir), _) if explicit && !dir.is_dir() => {
+        (Some(dir), _) if explicit && !dir.exists() => {
             return Err(Error::Usage(format!(
                 "--seeds {}: no such directory",
                 dir.display()
@@ -162,7 +167,7 @@ fn test_dirs(set: &MigrationSet, seeds: Option<PathBuf>) -> Result<TestDirs> {
         }
         _ => {}
     }
-    if !set.superseded.is_empty() && !dirs.superseded.as_ref().is_some_and(|d| d.is_dir()) {
+    if !set.superseded.is_empty() && !dirs.superseded.as_ref().is_some_and(|d| d.exists()) {
         return Err(Error::Usage(format!(
             "the set has superseded versions ({}) but no [test] superseded directory with what pre-release builds ran{}; {hint}",
             set.superseded

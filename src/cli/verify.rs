@@ -3,66 +3,51 @@
 
 use serde_json::{Value, json};
 
-use super::{Cli, Output, database_url, open, runner, scratch_site};
+use super::{Cli, Output, database_url};
+use crate::api::{Migrator, Verification, Verified};
 use crate::core::graph::Graph;
 use crate::core::identify::{Candidate, Identification};
-use crate::core::schema::diff;
 use crate::core::set::MigrationSet;
-use crate::core::state::Position;
-use crate::core::state::{State, unversioned_refusal};
+use crate::core::state::{Position, State};
 use crate::driver::url::DatabaseUrl;
 use crate::error::{Error, Result};
-use crate::fixture::TestDirs;
-use crate::runner::describe;
-use crate::scratch::{Scratch, Site};
 use crate::unversioned::{self, Assume, Assumed};
 
 /// `ferry verify`: reads the live database only; the expected schema is built in a scratch one.
-pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Output> {
-    let url = database_url(cli, None)?;
-    let mut db = open(cli, &url, false)?;
-    let (state, _) = runner(cli, set, graph, db.as_mut(), false).inspect()?;
-    let Some(target) = Position::of_state(&state) else {
-        if let State::Unversioned { tables } = &state {
-            let site = scratch_site(cli, &url)?;
-            return unversioned_output(set, graph, &site, db.as_mut(), tables, &state);
+pub(super) fn verify(mut migrator: Migrator) -> Result<Output> {
+    let verification = match migrator.verify_or_identify()? {
+        Verified::Compared(v) => v,
+        Verified::Unversioned {
+            database,
+            state,
+            identified,
+            refusal,
+        } => {
+            return Ok(unversioned_output(
+                &database,
+                &state,
+                identified.as_ref(),
+                &refusal,
+            ));
         }
-        return Err(Error::Refused {
-            state: state.name(),
-            reason: format!(
-                "{} There is no position to verify against",
-                state.refusal(set).unwrap_or_default()
-            ),
-        });
     };
-    // Seeds only add rows; a superseded version needs what pre-release builds ran.
-    let dirs = TestDirs {
-        seeds: None,
-        superseded: TestDirs::of(set, None).superseded,
-    };
-    let purpose = format!(
-        "verify: building the expected schema at {}",
-        target.describe(set)
-    );
-    let expected = Scratch::beside(&scratch_site(cli, &url)?, &purpose)?
-        .schema_of(set, graph, &target, &dirs)?;
-    // Everything the set creates, wherever it creates it; nothing else of the live database.
-    let live = unversioned::live_schema(set, db.as_mut(), &expected.scope())?;
-    let differences = diff(&expected, &live);
-    let position = describe(&state);
+    let Verification {
+        database,
+        state,
+        position,
+        differences,
+        tables,
+        indexes,
+        triggers,
+        views,
+    } = verification;
     let text = if differences.is_empty() {
         format!(
-            "{}: the schema is the one the migration set gives at {position} ({} tables, {} indexes, {} triggers, {} views)\n",
-            url.display(),
-            live.tables.len(),
-            live.indexes.len(),
-            live.triggers.len(),
-            live.views.len()
+            "{database}: the schema is the one the migration set gives at {position} ({tables} tables, {indexes} indexes, {triggers} triggers, {views} views)\n",
         )
     } else {
         format!(
-            "{}: {} difference(s) from the schema the migration set gives at {position}:\n{}\n",
-            url.display(),
+            "{database}: {} difference(s) from the schema the migration set gives at {position}:\n{}\n",
             differences.len(),
             unversioned::list(&differences)
         )
@@ -70,7 +55,7 @@ pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Out
     Ok(Output {
         text,
         json: json!({
-            "database": url.display(), "state": state, "position": position,
+            "database": database, "state": state, "position": position,
             "equal": differences.is_empty(), "differences": differences,
         }),
         code: u8::from(!differences.is_empty()),
@@ -80,28 +65,23 @@ pub(super) fn verify(cli: &Cli, set: &MigrationSet, graph: &Graph) -> Result<Out
 /// An unversioned database has no position to verify: it is identified instead, and refused
 /// (exit 3) like every state without a position.
 fn unversioned_output(
-    set: &MigrationSet,
-    graph: &Graph,
-    site: &Site,
-    db: &mut dyn crate::driver::Driver,
-    tables: &[String],
+    database: &str,
     state: &State,
-) -> Result<Output> {
-    let url = &site.live;
-    let identified = unversioned::identify(set, graph, site, db)?;
-    let refusal = unversioned_refusal(tables, identified.as_ref());
-    let mut text = format!("database:   {}\nstate:      unversioned\n", url.display());
-    identification_text(&mut text, identified.as_ref().ok_or("no legacy version"));
+    identified: Option<&Identification>,
+    refusal: &str,
+) -> Output {
+    let mut text = format!("database:   {database}\nstate:      unversioned\n");
+    identification_text(&mut text, identified.ok_or("no legacy version"));
     text.push_str(&format!("refused:    {refusal}\n"));
-    Ok(Output {
+    Output {
         text,
         json: json!({
-            "ok": false, "database": url.display(), "state": state,
-            "identified": identification_json(identified.as_ref()),
+            "ok": false, "database": database, "state": state,
+            "identified": identification_json(identified),
             "error": {"code": 3, "kind": "refused", "message": format!("the database is unversioned: {refusal}")},
         }),
         code: 3,
-    })
+    }
 }
 
 /// The `identified:` lines of `status` and `verify`.

@@ -187,6 +187,26 @@ pub struct TestConfig {
     pub may_lose_rows: Vec<String>,
 }
 
+impl TestConfig {
+    /// The configured directories, as written in ferry.toml.
+    pub fn dirs(&self) -> impl Iterator<Item = &str> {
+        self.seeds
+            .iter()
+            .chain(self.superseded.iter())
+            .map(String::as_str)
+    }
+}
+
+/// A `[test]` directory as the key prefix of its files in [`Files`]: `/`-separated, without
+/// a leading `./` or a trailing `/`.
+pub fn test_dir_key(configured: &str) -> String {
+    let mut key = configured.replace('\\', "/");
+    while let Some(rest) = key.strip_prefix("./") {
+        key = rest.to_string();
+    }
+    key.trim_end_matches('/').to_string()
+}
+
 /// Which release left which schema.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -318,6 +338,10 @@ pub struct MigrationSet {
     pub frozen: Option<Frozen>,
     /// Every file under legacy/ except FROZEN.toml: path relative to legacy/ → contents.
     legacy_files: BTreeMap<String, Text>,
+    /// The `[test]` data compiled in with the set (seed and superseded SQL): path relative to
+    /// the set root (under a configured `[test]` directory) → contents. Empty for a set read
+    /// from a directory at run time, whose test data is read from disk.
+    pub test_files: BTreeMap<String, Text>,
 }
 
 /// The files of a set: path relative to the set root (`/`-separated) → contents.
@@ -477,8 +501,17 @@ impl MigrationSet {
         let mut legacy_dirs: BTreeMap<String, Sql> = BTreeMap::new();
         let mut baselines = BTreeMap::new();
         let mut revision_dirs: BTreeMap<String, (Option<Text>, Sql, Sql)> = BTreeMap::new();
+        let test_dirs: Vec<String> = config.test.dirs().map(test_dir_key).collect();
+        let mut test_files = BTreeMap::new();
 
         for (path, text) in files {
+            if test_dirs.iter().any(|dir| {
+                path.strip_prefix(dir.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+            }) {
+                test_files.insert(path, text);
+                continue;
+            }
             let parts: Vec<&str> = path.split('/').collect();
             match parts.as_slice() {
                 ["legacy", "FROZEN.toml"] => frozen_text = Some(text),
@@ -598,6 +631,7 @@ impl MigrationSet {
             revisions,
             frozen,
             legacy_files,
+            test_files,
         };
         set.check_revisions()?;
         Ok(set)
