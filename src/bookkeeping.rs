@@ -3,7 +3,6 @@
 //! reads. Identifiers come from the validated ferry.toml and are quoted in every statement.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::core::set::{Dialect, Marker, MigrationSet};
 use crate::core::state::{MarkerReading, Probe};
@@ -368,49 +367,14 @@ pub fn history_sql(books: &Books, row: &HistoryRow<'_>) -> String {
         opt(row.revision.map(str::to_string)),
         opt(row.checksum.clone()),
         literal(&row.started_at),
-        literal(&now_utc()),
+        literal(&crate::driver::host::now_utc()),
         row.duration_ms,
         if row.success { "TRUE" } else { "FALSE" },
         literal(env!("CARGO_PKG_VERSION")),
-        opt(hostname()),
+        opt(crate::driver::host::hostname()),
         opt(std::env::var("USER")
             .or_else(|_| std::env::var("USERNAME"))
             .ok()),
         opt(row.note.clone()),
     )
-}
-
-/// The current UTC time as RFC 3339 (`2026-11-21T05:06:07.123Z`).
-pub fn now_utc() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
-}
-
-/// This machine's name, for the audit trail and lock holders.
-pub fn hostname() -> Option<String> {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
 }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::bookkeeping::{self, Books};
+use crate::bookkeeping::Books;
 use crate::core::graph::Graph;
 use crate::core::guard::{self, Segment};
 use crate::core::plan::{self, Plan, Step};
@@ -109,7 +109,7 @@ pub fn render(
             (books, restore)
         }
     };
-    let rendered_at = bookkeeping::now_utc();
+    let rendered_at = crate::driver::host::now_utc();
     let note = format!(
         "from a script rendered by ferry {} at {rendered_at} (`upgrade --sql`); times and host are the rendering's",
         env!("CARGO_PKG_VERSION")

@@ -94,17 +94,6 @@ pub struct Runner<'a> {
     pub(crate) completed: Vec<StepReport>,
 }
 
-/// Who holds a lock: written where other processes can read it.
-pub fn holder_description() -> String {
-    format!(
-        "ferry {} pid {} on {} since {}",
-        env!("CARGO_PKG_VERSION"),
-        std::process::id(),
-        bookkeeping::hostname().unwrap_or_else(|| "an unknown host".into()),
-        bookkeeping::now_utc()
-    )
-}
-
 impl<'a> Runner<'a> {
     /// A runner with the defaults: 60 s lock timeout, backups beside the file, no progress.
     pub fn new(set: &'a MigrationSet, graph: &'a Graph, driver: &'a mut dyn Driver) -> Runner<'a> {
@@ -225,7 +214,7 @@ impl<'a> Runner<'a> {
             let nodes = r.graph.resolve(target, &current)?;
             let after: Vec<String> = nodes.iter().map(|&n| r.graph.id(n).to_string()).collect();
             let started = Instant::now();
-            let started_at = bookkeeping::now_utc();
+            let started_at = crate::driver::host::now_utc();
             let books = Books::of(r.driver);
             let sql = bookkeeping::version_sql(r.set, &books, &before, &after);
             let label = format!("stamp {}", after.join(", "));
@@ -445,7 +434,7 @@ impl<'a> Runner<'a> {
         position: &str,
     ) -> Result<(Vec<String>, Vec<String>, Option<String>)> {
         let books = Books::of(self.driver);
-        let started_at = bookkeeping::now_utc();
+        let started_at = crate::driver::host::now_utc();
         let started = Instant::now();
         let work = step_work(self.set, self.graph, &books, step, heads)?;
         let history = |success: bool, note: Option<String>| {
@@ -761,7 +750,7 @@ pub fn accept_edited_sql(books: &Books, id: &str, before: &str, now: &str) -> St
             legacy_version: None,
             revision: Some(id),
             checksum: Some(now.to_string()),
-            started_at: bookkeeping::now_utc(),
+            started_at: crate::driver::host::now_utc(),
             duration_ms: 0,
             success: true,
             note: Some(format!(

@@ -172,7 +172,7 @@ pub(crate) fn assume(
     })?;
 
     let started = Instant::now();
-    let started_at = bookkeeping::now_utc();
+    let started_at = crate::driver::host::now_utc();
     let purpose = format!("{option}: building {at}'s schema");
     let expected = Scratch::beside(&site, &purpose)?.schema_of(
         r.set,

@@ -2,6 +2,7 @@
 //! ferry does with a database (bookkeeping, detection, running steps) is written once, above it.
 //! Adding a dialect means one file here plus its tests.
 
+pub mod host;
 pub mod postgres;
 pub mod sqlite;
 pub mod url;

@@ -347,7 +347,7 @@ impl Driver for Sqlite {
                         continue;
                     }
                     file.set_len(0).map_err(io)?;
-                    file.write_all(crate::runner::holder_description().as_bytes())
+                    file.write_all(super::host::holder_description().as_bytes())
                         .map_err(io)?;
                     file.flush().map_err(io)?;
                     self.lock = Some(file);
@@ -399,7 +399,7 @@ impl Driver for Sqlite {
     fn lock_progress(&mut self, step: &str) {
         if let Some(file) = &mut self.lock {
             // Best effort: the description is for people, the lock itself is the kernel's.
-            let text = format!("{}, at step {step}", crate::runner::holder_description());
+            let text = format!("{}, at step {step}", super::host::holder_description());
             let _ = file
                 .set_len(0)
                 .and_then(|()| file.rewind())
@@ -513,7 +513,7 @@ impl Driver for Sqlite {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "database".into());
-        let stamp: String = crate::bookkeeping::now_utc()
+        let stamp: String = super::host::now_utc()
             .chars()
             .filter(char::is_ascii_digit)
             .take(14)
