@@ -122,6 +122,32 @@ fn fenced_lines(text: &str) -> Vec<(usize, &str)> {
     lines
 }
 
+/// The lines of fenced code blocks that hold commands: blocks without a language or in a shell
+/// or CI language, not source files (`toml`, `rust`, `python`, `sql`, …) where a line may begin
+/// with the word `ferry` without being a command.
+fn command_lines(text: &str) -> Vec<(usize, &str)> {
+    const COMMANDS: [&str; 7] = ["", "sh", "bash", "console", "shell", "yaml", "text"];
+    let mut lines = Vec::new();
+    let mut fence: Option<(&str, bool)> = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        match fence {
+            None => {
+                for mark in ["```", "~~~"] {
+                    if let Some(info) = trimmed.strip_prefix(mark) {
+                        let language = info.split_whitespace().next().unwrap_or("");
+                        fence = Some((mark, COMMANDS.contains(&language)));
+                    }
+                }
+            }
+            Some((mark, _)) if trimmed.starts_with(mark) => fence = None,
+            Some((_, true)) => lines.push((i + 1, line)),
+            Some((_, false)) => {}
+        }
+    }
+    lines
+}
+
 /// Shell words of a line, quotes removed, up to an unquoted comment.
 fn shell_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
@@ -218,7 +244,7 @@ fn command_problems(
     let mut problems = Vec::new();
     let mut checked = 0;
     for (path, text) in files {
-        for (number, line) in fenced_lines(text) {
+        for (number, line) in command_lines(text) {
             for args in ferry_invocations(line) {
                 checked += 1;
                 let at = format!("{}:{number}: `{}`", path.display(), line.trim());
