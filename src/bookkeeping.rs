@@ -271,15 +271,7 @@ pub fn unfilled_marker_columns(
     let (Some(table), Some(insert)) = (marker.table(), marker.insert()) else {
         return Ok(Vec::new());
     };
-    let own: Vec<&str> = match marker {
-        Marker::KvTable {
-            key_column,
-            value_column,
-            ..
-        } => vec![key_column, value_column],
-        Marker::SingleRow { column, .. } => vec![column],
-        Marker::UserVersion => Vec::new(),
-    };
+    let own = marker.own_columns();
     let missing: Vec<String> = driver
         .required_columns(table)?
         .into_iter()

@@ -242,22 +242,9 @@ fn the_build_check_embeds_test_data_and_wants_every_dialects_sql() {
 #[test]
 fn the_compiled_in_sets_test_data_works_from_any_directory() {
     let elsewhere = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(args)
-            .current_dir(elsewhere.path())
-            .env_remove("FERRY_DATABASE_URL")
-            .env_remove("DATABASE_URL")
-            .env_remove("FERRY_MIGRATIONS")
-            .output()
-            .expect("ferry runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    };
-    let report = run(&["upgrade-test", "--json"]).expect(0).json();
+    let report = ferry_in(elsewhere.path(), &["upgrade-test", "--json"])
+        .expect(0)
+        .json();
     assert_eq!(report["all_passed"], true, "{report}");
     assert_eq!(report["seeds"], "tests/seeds", "{report}");
     let cases = report["cases"].as_array().expect("cases");
@@ -267,9 +254,12 @@ fn the_compiled_in_sets_test_data_works_from_any_directory() {
             .any(|c| c["path"].as_str().is_some_and(|p| p.contains("26"))),
         "the superseded case ran: {report}"
     );
-    let fixture = run(&["fixture", "--legacy", "26", "--json", "old.db"])
-        .expect(0)
-        .json();
+    let fixture = ferry_in(
+        elsewhere.path(),
+        &["fixture", "--legacy", "26", "--json", "old.db"],
+    )
+    .expect(0)
+    .json();
     assert!(
         fixture["seeds"].as_array().is_some_and(|s| s.len() == 9),
         "{fixture}"
@@ -346,11 +336,7 @@ fn run_app(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         .envs(env.iter().copied())
         .output()
         .expect("the application runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::of(&out)
 }
 
 /// The example application, built against this ferry, installs an empty database, bridges a

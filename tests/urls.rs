@@ -4,28 +4,8 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::*;
 use ferry::core::set::Dialect;
-
-/// Runs ferry in `dir` (relative SQLite paths resolve there).
-fn ferry_in(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("FERRY_DATABASE_URL")
-        .env_remove("DATABASE_URL")
-        .env_remove("FERRY_MIGRATIONS")
-        .output()
-        .expect("ferry runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// The same database under SQLAlchemy's name for it, with a Python driver and `query`.
 fn sqlalchemy(db: &TestDb, driver: &str, query: &str) -> String {

@@ -479,12 +479,7 @@ impl Migrator {
             }
             None => None,
         };
-        let created = match &url {
-            DatabaseUrl::SqliteFile(path, _) if !path.exists() => {
-                Some(std::path::absolute(path).unwrap_or_else(|_| path.clone()))
-            }
-            _ => None,
-        };
+        let created = url.missing_file();
         let mut db = self.open(&url, true)?;
         let Migrator {
             set,

@@ -810,12 +810,7 @@ fn write(
     work: impl FnOnce(&mut Runner) -> Result<RunReport>,
 ) -> Result<Output> {
     let url = database_url(cli, None)?;
-    let created = match &url {
-        DatabaseUrl::SqliteFile(path, _) if !path.exists() => {
-            Some(std::path::absolute(path).unwrap_or_else(|_| path.clone()))
-        }
-        _ => None,
-    };
+    let created = url.missing_file();
     let mut db = open(cli, &url, true)?;
     let mut runner = runner(cli, set, graph, db.as_mut(), true);
     let report = work(&mut runner)?;

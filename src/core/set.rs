@@ -139,6 +139,19 @@ impl Marker {
         }
     }
 
+    /// ferry's own columns of the marker table: the version's (and a kv-table's key).
+    pub fn own_columns(&self) -> Vec<&str> {
+        match self {
+            Marker::KvTable {
+                key_column,
+                value_column,
+                ..
+            } => vec![key_column, value_column],
+            Marker::SingleRow { column, .. } => vec![column],
+            Marker::UserVersion => Vec::new(),
+        }
+    }
+
     /// The table that holds the marker, if it is a table.
     pub fn table(&self) -> Option<&str> {
         match self {
@@ -983,15 +996,7 @@ fn check_config(config: &Config) -> Result<BTreeMap<u32, String>, SetError> {
         Marker::UserVersion => {}
     }
     if let Some(insert) = config.legacy.marker.insert() {
-        let own: Vec<&str> = match &config.legacy.marker {
-            Marker::KvTable {
-                key_column,
-                value_column,
-                ..
-            } => vec![key_column, value_column],
-            Marker::SingleRow { column, .. } => vec![column],
-            Marker::UserVersion => Vec::new(),
-        };
+        let own = config.legacy.marker.own_columns();
         for (column, value) in insert {
             names.push(("legacy.marker.insert", column));
             if own.contains(&column.as_str()) {

@@ -109,6 +109,17 @@ impl DatabaseUrl {
         }
     }
 
+    /// A SQLite file that does not exist yet (absolute): the one a writing command creates,
+    /// and says so.
+    pub fn missing_file(&self) -> Option<PathBuf> {
+        match self {
+            DatabaseUrl::SqliteFile(path, _) if !path.exists() => {
+                Some(std::path::absolute(path).unwrap_or_else(|_| path.clone()))
+            }
+            _ => None,
+        }
+    }
+
     /// How the database is named in output: never with its password.
     pub fn display(&self) -> String {
         match self {

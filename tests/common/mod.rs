@@ -197,19 +197,36 @@ pub fn ferry(args: &[&str]) -> Run {
 
 /// Runs `ferry` with extra environment variables, applied last (so they may set the database).
 pub fn ferry_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    ferry_at(&repo(), args, env)
+}
+
+/// Runs `ferry` in `dir` (relative SQLite paths and the compiled-in set's test data resolve
+/// from there).
+pub fn ferry_in(dir: &Path, args: &[&str]) -> Run {
+    ferry_at(dir, args, &[])
+}
+
+fn ferry_at(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(args)
-        .current_dir(repo())
+        .current_dir(dir)
         .env_remove("FERRY_DATABASE_URL")
         .env_remove("DATABASE_URL")
         .env_remove("FERRY_MIGRATIONS")
         .envs(env.iter().copied())
         .output()
         .expect("ferry runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    Run::of(&out)
+}
+
+impl Run {
+    /// The outcome of a finished process.
+    pub fn of(out: &std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 }
 
