@@ -45,6 +45,7 @@
 //! - [`driver`]: one thin driver per dialect behind the [`driver::Driver`] trait.
 //! - [`runner`]: executes a plan through a driver (lock, transactions, bookkeeping).
 //! - [`api`]: the operations of [`Migrator`] (status, upgrade, check, verify) and [`build`].
+//! - [`fleet`]: one operation over many databases in parallel, a [`Migrator`] per target.
 //! - [`handoff`]: running an external revision runner (`[handoff]`) after the bridge.
 //! - [`cli`]: the `ferry` command line, a user of [`api`].
 //!
@@ -110,6 +111,8 @@ pub mod driver {
 pub mod error;
 #[cfg(feature = "drivers")]
 pub mod fixture;
+#[cfg(feature = "drivers")]
+pub mod fleet;
 #[cfg(feature = "drivers")]
 pub mod handoff;
 #[cfg(feature = "drivers")]

@@ -2,6 +2,7 @@
 //! codes in [`Error::exit_code`], and `--json` turns either into one JSON object on stdout.
 
 mod fixture;
+mod fleet;
 mod handoff;
 mod history;
 mod release;
@@ -300,6 +301,10 @@ Examples:
     /// Build every old version with seed data, upgrade it to head, compare with a fresh install
     #[command(after_help = upgrade_test::AFTER_HELP)]
     UpgradeTest(upgrade_test::UpgradeTestArgs),
+    /// Run status, upgrade, check or verify on many databases at once: SQLite files, PostgreSQL
+    /// databases or schemas, in parallel, with one report
+    #[command(after_help = fleet::AFTER_HELP)]
+    Fleet(fleet::FleetArgs),
     /// Print a shell completion script (needs no migration set or database)
     #[command(after_help = "\
 Examples:
@@ -461,6 +466,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Lint { .. } => "lint",
         Command::Fixture(_) => "fixture",
         Command::UpgradeTest(_) => "upgrade-test",
+        Command::Fleet(_) => "fleet",
         Command::Completions { .. } => "completions",
         Command::Man => "man",
     }
@@ -472,6 +478,10 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
 }
 
 fn run_to(cli: &Cli, console: &mut dyn Console) -> Result<u8> {
+    // A fleet prints as it goes: one line (or JSON line) per target, then the summary.
+    if let Command::Fleet(args) = &cli.command {
+        return fleet::run(cli, args, console);
+    }
     let out = dispatch(cli)?;
     if cli.json {
         let mut object = json!({"ok": true, "command": command_name(&cli.command)});
@@ -695,6 +705,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Fixture(args) => fixture::run(cli, &set, &graph, args),
         Command::UpgradeTest(args) => upgrade_test::run(cli, &set, &graph, args),
         Command::Completions { .. } | Command::Man => unreachable!("answered before the set loads"),
+        Command::Fleet(_) => unreachable!("run_to runs a fleet itself"),
     }
 }
 
