@@ -440,6 +440,16 @@ fn sqlite_glob_and_postgres_schemas_name_the_targets() {
     let none = format!("{}/nothing-*.db", fleet.dir.path().display());
     let run = ferry(&["fleet", "upgrade", "--sqlite-glob", &none]).expect(2);
     assert!(run.stderr.contains("names no target"), "{}", run.stderr);
+    let run = ferry(&[
+        "fleet",
+        "upgrade",
+        "-d",
+        "sqlite:x.db",
+        "--sqlite-glob",
+        &pattern,
+    ])
+    .expect(2);
+    assert!(run.stderr.contains("leave -d out"), "{}", run.stderr);
     let run = ferry(&["fleet", "upgrade"]).expect(2);
     assert!(
         run.stderr.contains("exactly one of --targets"),

@@ -201,6 +201,13 @@ fn targets(cli: &Cli, args: &FleetArgs, timeout: Duration) -> Result<Vec<Target>
                 .into(),
         ));
     }
+    if cli.database.is_some() && args.schemas.is_none() {
+        return Err(Error::Usage(
+            "-d URL names the database whose schemas --schemas 'LIKE-PATTERN' lists; with --targets \
+             or --sqlite-glob the targets name their databases themselves: leave -d out"
+                .into(),
+        ));
+    }
     if cli.schema.is_some() {
         return Err(Error::Usage(
             "--schema names one schema; a fleet of schemas is -d URL --schemas 'LIKE-PATTERN' \
