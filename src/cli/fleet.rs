@@ -279,7 +279,11 @@ fn text_line(t: &TargetReport, quiet: bool) -> Option<String> {
             Outcome::Pending => "pending",
             _ => "FAILED",
         };
-        let exit = t.exit.map(|c| format!(" (exit {c})")).unwrap_or_default();
+        let exit = t
+            .exit
+            .filter(|&c| c != 0)
+            .map(|c| format!(" (exit {c})"))
+            .unwrap_or_default();
         return Some(format!(
             "  {}: {label}{exit}: {}",
             t.target,
