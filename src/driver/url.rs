@@ -71,15 +71,15 @@ impl DatabaseUrl {
             return Ok(DatabaseUrl::SqliteMemory);
         }
         // SQLAlchemy's `dialect+driver://`: the driver is the Python one; ferry has its own.
-        let (scheme, rest) = match text.split_once("://") {
+        let (scheme, rest, driver) = match text.split_once("://") {
             Some((scheme, rest)) => {
                 let base = scheme.split_once('+').map_or(scheme, |(b, _)| b);
-                (Some(base.to_ascii_lowercase()), rest)
+                (Some(base.to_ascii_lowercase()), rest, base != scheme)
             }
-            None => (None, text),
+            None => (None, text, false),
         };
         match scheme.as_deref() {
-            Some("postgres" | "postgresql") => return postgres_url(text, rest),
+            Some("postgres" | "postgresql") => return postgres_url(text, rest, driver),
             Some("sqlite") => return sqlite_url(text, rest, true),
             Some(other) => {
                 return Err(format!(
@@ -133,16 +133,16 @@ impl DatabaseUrl {
 /// `postgres[ql][+driver]://…`: the driver suffix dropped, SQLAlchemy's driver-only query
 /// parameters left out, asyncpg's `ssl=` read as libpq's `sslmode=`; every other parameter goes
 /// to the connection, which refuses one it does not know.
-fn postgres_url(text: &str, rest: &str) -> Result<DatabaseUrl, String> {
+fn postgres_url(text: &str, rest: &str, driver: bool) -> Result<DatabaseUrl, String> {
     let Some((base, query)) = rest.split_once('?') else {
-        return Ok(DatabaseUrl::Postgres(if text.contains('+') {
+        return Ok(DatabaseUrl::Postgres(if driver {
             format!("postgresql://{rest}")
         } else {
             text.to_string()
         }));
     };
     let mut kept = Vec::new();
-    let mut changed = text.contains('+');
+    let mut changed = driver;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if POSTGRES_DRIVER_ONLY.contains(&key) {
@@ -509,6 +509,11 @@ mod tests {
             );
         }
         assert!(DatabaseUrl::parse("postgresql+asyncpg://u@h/db?ssl=maybe").is_err());
+        // A `+` after the scheme is no driver: ferry's own forms pass as written.
+        assert_eq!(
+            DatabaseUrl::parse("POSTGRES://+"),
+            Ok(DatabaseUrl::Postgres("POSTGRES://+".into()))
+        );
     }
 
     #[test]
