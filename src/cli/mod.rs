@@ -1,6 +1,7 @@
 //! The `ferry` command line (spec §4). Every command returns an `Output`; errors become exit
 //! codes in [`Error::exit_code`], and `--json` turns either into one JSON object on stdout.
 
+mod baseline;
 mod fixture;
 mod handoff;
 mod history;
@@ -300,6 +301,9 @@ Examples:
     /// Build every old version with seed data, upgrade it to head, compare with a fresh install
     #[command(after_help = upgrade_test::AFTER_HELP)]
     UpgradeTest(upgrade_test::UpgradeTestArgs),
+    /// Write the baseline from a replay of the legacy chain, or check the committed one against it
+    #[command(after_help = baseline::AFTER_HELP)]
+    Baseline(baseline::BaselineArgs),
     /// Print a shell completion script (needs no migration set or database)
     #[command(after_help = "\
 Examples:
@@ -461,6 +465,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Lint { .. } => "lint",
         Command::Fixture(_) => "fixture",
         Command::UpgradeTest(_) => "upgrade-test",
+        Command::Baseline(_) => "baseline",
         Command::Completions { .. } => "completions",
         Command::Man => "man",
     }
@@ -694,6 +699,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Stamp { revision } => write(cli, &set, &graph, |r| r.stamp(revision)),
         Command::Fixture(args) => fixture::run(cli, &set, &graph, args),
         Command::UpgradeTest(args) => upgrade_test::run(cli, &set, &graph, args),
+        Command::Baseline(args) => baseline::run(cli, &set, &graph, args),
         Command::Completions { .. } | Command::Man => unreachable!("answered before the set loads"),
     }
 }
