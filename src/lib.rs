@@ -95,6 +95,8 @@ pub use error::Error;
 pub use runner::StepReport;
 
 #[cfg(feature = "drivers")]
+pub mod author;
+#[cfg(feature = "drivers")]
 pub mod bookkeeping;
 #[cfg(feature = "drivers")]
 pub mod cli;

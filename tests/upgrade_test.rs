@@ -334,7 +334,8 @@ fn set_release(n: u32) -> String {
         .unwrap_or_default()
 }
 
-/// The `CREATE TABLE audit_logs` block of the reference baseline and its indexes.
+/// The statements of the reference baseline that make `audit_logs`: its sequence (PostgreSQL),
+/// the table, the sequence's owner and its indexes.
 fn audit_logs_ddl(dialect: Dialect) -> String {
     let baseline = std::fs::read_to_string(
         repo()
@@ -342,10 +343,27 @@ fn audit_logs_ddl(dialect: Dialect) -> String {
             .join(format!("{}.sql", dialect.name())),
     )
     .unwrap();
-    let start = baseline.find("CREATE TABLE audit_logs").unwrap();
-    let end = baseline.find("CREATE INDEX idx_audit_logs_target").unwrap();
-    let end = end + baseline[end..].find(';').unwrap() + 1;
-    format!("{}\n", &baseline[start..end])
+    let statements: Vec<String> = baseline
+        .split(";\n")
+        .map(|s| {
+            s.lines()
+                .skip_while(|l| l.trim().is_empty() || l.starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|s| {
+            (s.starts_with("CREATE") || s.starts_with("ALTER"))
+                && (s.contains(" audit_logs ") || s.contains("audit_logs_id_seq "))
+        })
+        .map(|s| format!("{s};\n"))
+        .collect();
+    assert!(
+        statements
+            .iter()
+            .any(|s| s.starts_with("CREATE TABLE audit_logs")),
+        "{statements:?}"
+    );
+    statements.concat()
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The `ferry` command line (spec §4). Every command returns an `Output`; errors become exit
 //! codes in [`Error::exit_code`], and `--json` turns either into one JSON object on stdout.
 
+mod baseline;
 mod fixture;
 mod fleet;
 mod handoff;
@@ -305,6 +306,9 @@ Examples:
     /// databases or schemas, in parallel, with one report
     #[command(after_help = fleet::AFTER_HELP)]
     Fleet(fleet::FleetArgs),
+    /// Write the baseline from a replay of the legacy chain, or check the committed one against it
+    #[command(after_help = baseline::AFTER_HELP)]
+    Baseline(baseline::BaselineArgs),
     /// Print a shell completion script (needs no migration set or database)
     #[command(after_help = "\
 Examples:
@@ -467,6 +471,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Fixture(_) => "fixture",
         Command::UpgradeTest(_) => "upgrade-test",
         Command::Fleet(_) => "fleet",
+        Command::Baseline(_) => "baseline",
         Command::Completions { .. } => "completions",
         Command::Man => "man",
     }
@@ -704,6 +709,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         Command::Stamp { revision } => write(cli, &set, &graph, |r| r.stamp(revision)),
         Command::Fixture(args) => fixture::run(cli, &set, &graph, args),
         Command::UpgradeTest(args) => upgrade_test::run(cli, &set, &graph, args),
+        Command::Baseline(args) => baseline::run(cli, &set, &graph, args),
         Command::Completions { .. } | Command::Man => unreachable!("answered before the set loads"),
         Command::Fleet(_) => unreachable!("run_to runs a fleet itself"),
     }

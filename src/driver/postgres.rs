@@ -595,7 +595,7 @@ fn cell(row: &[Option<String>], i: usize) -> String {
 /// Removes the schema qualification `schema.` / `"schema".` from a definition, so the same
 /// objects in two schemas compare equal. Inside a string literal only a qualification right
 /// after the opening quote is removed (`nextval('app.seq'::regclass)`).
-fn unqualify(definition: &str, schema: &str) -> String {
+pub(crate) fn unqualify(definition: &str, schema: &str) -> String {
     let patterns = [format!("{}.", quote(schema)), format!("{schema}.")];
     let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '"' || c == '$' || c == '.';
     let mut out = String::with_capacity(definition.len());
