@@ -1,13 +1,17 @@
 //! `cargo bench --bench bridge`: ferry's bridge against a bare reference, measured in the same run.
 //!
 //! For each dialect: a legacy-1 database of the reference set filled with FERRY_BENCH_ROWS rows
-//! (default 1,000,000), copied twice. One copy is bridged to head by the ferry binary; the other
-//! runs the very same SQL files with no bookkeeping at all — SQLite: rusqlite batches, one
-//! transaction per file; PostgreSQL: `psql --single-transaction -f` per file. Printed: times and
-//! the ratio ferry / reference, the SQLite backup's cost, and a no-op `upgrade` against the
-//! cheapest possible process (`ferry --version`).
+//! (default 1,000,000), copied. One copy is bridged to head by the ferry binary; the others
+//! run the very same SQL files with no bookkeeping at all — SQLite: rusqlite batches, one
+//! transaction per file, and the `sqlite3` command-line shell, one process per file, each file
+//! in BEGIN/COMMIT (the physical limit a user would compare with); PostgreSQL:
+//! `psql --single-transaction -f` per file. Printed: times and the ratios ferry / reference, the
+//! SQLite backup's cost, and a no-op `upgrade` against the cheapest possible process
+//! (`ferry --version`).
 //!
-//! PostgreSQL: FERRY_BENCH_PG_URL (a maintenance-database URL), else host=127.0.0.1 user=postgres.
+//! SQLite needs the `sqlite3` shell on the PATH (Debian: `apt-get install -y sqlite3`); the
+//! bench fails without it. PostgreSQL: FERRY_BENCH_PG_URL (a maintenance-database URL), else
+//! host=127.0.0.1 user=postgres.
 
 use std::path::Path;
 use std::process::Command;
@@ -116,7 +120,54 @@ fn noop(url: &str) -> (Duration, Duration) {
     (noop, floor)
 }
 
+/// The `sqlite3` shell's version; panics when it is missing (a reference left out would make
+/// the printed ratios mean something else).
+fn sqlite3_shell() -> String {
+    match Command::new("sqlite3").arg("--version").output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or("?")
+            .to_string(),
+        _ => panic!(
+            "the sqlite3 command-line shell is not on the PATH; this bench compares ferry with it: \
+             install it (Debian: apt-get install -y sqlite3) and run the bench again"
+        ),
+    }
+}
+
+/// Runs one SQL file with the `sqlite3` shell, in BEGIN/COMMIT when it may run in a transaction.
+fn sqlite3_file(db: &Path, sql: &str, transaction: bool) {
+    use std::io::Write as _;
+    let mut child = Command::new("sqlite3")
+        .arg("-bail")
+        .arg(db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sqlite3 runs");
+    let script = if transaction {
+        format!("BEGIN;\n{sql}\nCOMMIT;\n")
+    } else {
+        sql.to_string()
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("sqlite3 reads the file");
+    let out = child.wait_with_output().expect("sqlite3 finishes");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "sqlite3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn sqlite(set: &MigrationSet, rows: u64) {
+    let shell = sqlite3_shell();
     let dir = tempfile::tempdir().expect("tmp");
     let template = dir.path().join("template.db");
     let t = time(|| build(set, &format!("sqlite:{}", template.display()), rows));
@@ -131,9 +182,10 @@ fn sqlite(set: &MigrationSet, rows: u64) {
         std::fs::copy(&template, &p).expect("copy");
         p
     };
-    let (reference_db, checked_db, ferry_db, backup_db) = (
+    let (reference_db, checked_db, shell_db, ferry_db, backup_db) = (
         copy("reference.db"),
         copy("checked.db"),
+        copy("shell.db"),
         copy("ferry.db"),
         copy("backup.db"),
     );
@@ -164,6 +216,12 @@ fn sqlite(set: &MigrationSet, rows: u64) {
     };
     let reference = reference_run(&reference_db, false);
     let checked = reference_run(&checked_db, true);
+    let scripts = files(set, Dialect::Sqlite);
+    let cli = time(|| {
+        for (sql, tx) in &scripts {
+            sqlite3_file(&shell_db, sql, *tx);
+        }
+    });
     let bare = time(|| {
         run(&[
             "upgrade",
@@ -175,10 +233,18 @@ fn sqlite(set: &MigrationSet, rows: u64) {
     });
     let with_backup = time(|| run(&["upgrade", "-q", "-d", backup_db.to_str().expect("utf-8")]));
     println!(
-        "sqlite: bridge 1 → head: reference {}, reference + foreign_key_check per commit {}, ferry {} (ratio {:.2} to the reference, {:.2} to the checked reference); with the verified backup {} (backup adds {:.0}% to the bridge)",
+        "sqlite: bridge 1 → head ({} files): sqlite3 {shell} shell, each file in BEGIN/COMMIT, {}; \
+         rusqlite reference {}, rusqlite reference + whole foreign_key_check per commit {}; ferry {}",
+        scripts.len(),
+        ms(cli),
         ms(reference),
         ms(checked),
-        ms(bare),
+        ms(bare)
+    );
+    println!(
+        "sqlite: ferry / sqlite3 shell {:.2}, ferry / rusqlite reference {:.2}, ferry / checked reference {:.2}; \
+         with the verified backup {} (backup adds {:.0}% to the bridge)",
+        bare.as_secs_f64() / cli.as_secs_f64(),
         bare.as_secs_f64() / reference.as_secs_f64(),
         bare.as_secs_f64() / checked.as_secs_f64(),
         ms(with_backup),

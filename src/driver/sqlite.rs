@@ -4,9 +4,13 @@
 //! ferry process sees it, the kernel drops it when its holder dies, and it holds the holder's
 //! description for the message of whoever waits.
 
+mod touched;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::fallible_iterator::FallibleIterator;
@@ -19,9 +23,13 @@ use crate::core::guard::Object;
 use crate::core::schema::{Column, Schema, Table, check_constraints, normalize_sql};
 use crate::core::set::Dialect;
 use crate::error::{DbError, Result};
+pub use touched::ForeignKeyCheck;
+use touched::Touched;
 
 /// `BEGIN IMMEDIATE` takes the write lock at once, so a step never fails half-way on a busy
 /// database; foreign keys are off while steps run and checked before every commit.
+/// `commit_check` is the whole-database check: the driver runs it per touched table where it
+/// can follow what the step wrote (see [`Sqlite::last_commit_check`]), and whole otherwise.
 pub const FRAMING: Framing = Framing {
     begin: "BEGIN IMMEDIATE",
     commit: "COMMIT",
@@ -44,6 +52,14 @@ pub struct Sqlite {
     lock: Option<File>,
     /// `PRAGMA foreign_keys` before `start_run`, restored by `finish_run`.
     foreign_keys_before: Option<bool>,
+    /// What the statements since the last commit or rollback wrote, as the authorizer saw them.
+    touched: Arc<Mutex<Touched>>,
+    /// Whether the authorizer reports to `touched` (without it every commit checks everything).
+    tracking: bool,
+    /// Each table's definition (lower-cased name → SQL) when nothing was yet written since the
+    /// last commit: the schema diff at commit finds what the authorizer cannot name.
+    baseline: Option<BTreeMap<String, String>>,
+    last_check: ForeignKeyCheck,
 }
 
 fn db_err(e: rusqlite::Error) -> DbError {
@@ -144,12 +160,103 @@ impl Sqlite {
                 ));
             }
         };
-        Ok(Sqlite {
+        let mut conn = conn;
+        let touched = Arc::new(Mutex::new(Touched::default()));
+        let recorder = Arc::clone(&touched);
+        let tracking = conn
+            .authorizer(Some(move |ctx: rusqlite::hooks::AuthContext<'_>| {
+                recorder
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .record(&ctx);
+                rusqlite::hooks::Authorization::Allow
+            }))
+            .is_ok();
+        let mut sqlite = Sqlite {
             conn,
             path,
             lock: None,
             foreign_keys_before: None,
-        })
+            touched,
+            tracking,
+            baseline: None,
+            last_check: ForeignKeyCheck::NotRun,
+        };
+        sqlite.baseline = sqlite.table_definitions().ok();
+        Ok(sqlite)
+    }
+
+    /// The foreign-key check the last commit ran: the whole database, or the tables the step
+    /// touched and their children (what `commit` pays for).
+    pub fn last_commit_check(&self) -> &ForeignKeyCheck {
+        &self.last_check
+    }
+
+    fn touched(&self) -> std::sync::MutexGuard<'_, Touched> {
+        self.touched
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Each table's definition, by lower-cased name.
+    fn table_definitions(&self) -> Result<BTreeMap<String, String>, DbError> {
+        Ok(self
+            .rows(
+                "SELECT name, sql FROM main.sqlite_master WHERE type = 'table'",
+                &[],
+            )?
+            .iter()
+            .map(|r| (cell(r, 0).to_ascii_lowercase(), cell(r, 1)))
+            .collect())
+    }
+
+    /// Forgets what was written and reads the schema the next step starts from.
+    fn reset_touched(&mut self) {
+        self.touched().reset();
+        self.baseline = self.table_definitions().ok();
+    }
+
+    /// Which foreign-key check this commit needs.
+    fn commit_check_plan(&self) -> Result<ForeignKeyCheck, DbError> {
+        if !self.tracking {
+            return Ok(ForeignKeyCheck::Whole(
+                "the authorizer could not be set".into(),
+            ));
+        }
+        let (whole, mut tables) = {
+            let touched = self.touched();
+            (
+                touched.whole().map(str::to_string),
+                touched.tables().clone(),
+            )
+        };
+        if let Some(why) = whole {
+            return Ok(ForeignKeyCheck::Whole(why));
+        }
+        let Some(before) = &self.baseline else {
+            return Ok(ForeignKeyCheck::Whole(
+                "the schema before the step could not be read".into(),
+            ));
+        };
+        tables.extend(touched::schema_changes(before, &self.table_definitions()?));
+        if tables.is_empty() {
+            return Ok(ForeignKeyCheck::Tables(Vec::new()));
+        }
+        let mut foreign_keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in self.rows(
+            "SELECT m.name, f.\"table\" FROM main.sqlite_master AS m, pragma_foreign_key_list(m.name, 'main') AS f \
+             WHERE m.type = 'table'",
+            &[],
+        )? {
+            foreign_keys
+                .entry(cell(&r, 0))
+                .or_default()
+                .insert(cell(&r, 1).to_ascii_lowercase());
+        }
+        Ok(ForeignKeyCheck::Tables(touched::tables_to_check(
+            &tables,
+            &foreign_keys,
+        )))
     }
 
     /// The database file, if on disk.
@@ -277,28 +384,52 @@ impl Driver for Sqlite {
     }
 
     fn begin(&mut self) -> Result<(), DbError> {
-        self.conn.execute_batch(FRAMING.begin).map_err(db_err)
+        self.conn.execute_batch(FRAMING.begin).map_err(db_err)?;
+        // Nothing written since the last commit: the schema as this transaction sees it is
+        // where the step starts. (Writes outside a transaction, by a non-transactional script,
+        // stay recorded against the reading taken after the last commit.)
+        if self.touched().is_clean() {
+            self.baseline = self.table_definitions().ok();
+        }
+        Ok(())
     }
 
     fn commit(&mut self) -> Result<(), DbError> {
-        let violations = match FRAMING.commit_check {
-            Some(check) => self.query(check)?,
-            None => Vec::new(),
+        // Only the tables the step changed, and their children, can hold a row whose foreign
+        // key the step left pointing nowhere; the whole check when that set is not known.
+        self.last_check = self.commit_check_plan()?;
+        let violations = match (&self.last_check, FRAMING.commit_check) {
+            (ForeignKeyCheck::Tables(tables), Some(_)) => {
+                let mut rows = Vec::new();
+                for table in tables {
+                    rows.extend(
+                        self.strings("SELECT * FROM pragma_foreign_key_check(?1, 'main')", table)?,
+                    );
+                }
+                rows
+            }
+            (_, Some(check)) => self.query(check)?,
+            (_, None) => Vec::new(),
         };
         if let Some(first) = violations.first() {
             return Err(DbError::new(format!(
                 "PRAGMA foreign_key_check found {} row(s) whose foreign key points nowhere, e.g. table {} rowid {} → {}; \
-                 a table rebuild must keep every reference valid",
+                 the step must keep every reference valid (a parent row deleted, changed or lost in a table rebuild, \
+                 directly or by a trigger, orphans its children)",
                 violations.len(),
                 cell(first, 0),
                 cell(first, 1),
                 cell(first, 2)
             )));
         }
-        self.conn.execute_batch(FRAMING.commit).map_err(db_err)
+        self.conn.execute_batch(FRAMING.commit).map_err(db_err)?;
+        self.reset_touched();
+        Ok(())
     }
 
     fn rollback(&mut self) -> Result<(), DbError> {
+        // What was recorded stays recorded: a non-transactional script's writes were not rolled
+        // back, and the next commit checks them (a superset is always sound).
         if self.conn.is_autocommit() {
             return Ok(()); // SQLite already rolled back (e.g. after SQLITE_FULL)
         }

@@ -1,0 +1,265 @@
+//! No commit leaves a row whose foreign key points nowhere — SQLite runs steps with foreign keys
+//! off and checks, before each commit, the tables the step touched (as SQLite's authorizer
+//! reports them, writes of triggers included) and their children. PostgreSQL enforces the same
+//! rows itself, so the end-to-end scenarios run on both dialects; what the SQLite driver checks
+//! is read from the driver itself.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ferry::core::guard::Object;
+use ferry::core::set::Dialect;
+use ferry::driver::sqlite::{ForeignKeyCheck, Sqlite};
+use ferry::driver::url::DatabaseUrl;
+use ferry::driver::{Driver, OpenOptions};
+
+const HEAD: &str = "0006_kb_documents_status_index";
+
+/// Adds a revision with one script per dialect.
+fn add(set: &std::path::Path, id: &str, down: &str, sqlite: &str, postgres: &str) {
+    let dir = set.join("revisions").join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("revision.toml"),
+        format!("down = \"{down}\"\nmessage = \"{id}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("up.sqlite.sql"), sqlite).unwrap();
+    std::fs::write(dir.join("up.postgres.sql"), postgres).unwrap();
+    std::fs::write(dir.join("down.sql"), "SELECT 1;\n").unwrap();
+}
+
+const TABLES: &str = "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);\n\
+     CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id));\n\
+     CREATE TABLE audit (id INTEGER PRIMARY KEY, note TEXT);\n\
+     INSERT INTO parent VALUES (1, 'one'), (2, 'two');\n\
+     INSERT INTO child VALUES (10, 1), (20, 2);\n\
+     INSERT INTO audit VALUES (1, 'start');\n";
+
+/// A data-only step that names neither `parent` nor `child`: its UPDATE of `audit` fires a
+/// trigger that deletes a parent row, orphaning a child. Caught (SQLite: by the check of the
+/// trigger's table's children; PostgreSQL: by the constraint), rolled back, exit 4.
+#[test]
+fn a_trigger_that_orphans_rows_fails_the_step() {
+    on_both(|dialect| {
+        let tmp = tempfile::tempdir().unwrap();
+        let set = copy_reference_set(tmp.path());
+        add(
+            &set,
+            "0007_tables",
+            HEAD,
+            &format!(
+                "{TABLES}CREATE TRIGGER audit_prunes AFTER UPDATE ON audit BEGIN DELETE FROM parent WHERE id = 2; END;\n"
+            ),
+            &format!(
+                "{TABLES}CREATE FUNCTION audit_prunes() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN DELETE FROM parent WHERE id = 2; RETURN NEW; END $$;\n\
+                 CREATE TRIGGER audit_prunes AFTER UPDATE ON audit FOR EACH ROW EXECUTE FUNCTION audit_prunes();\n"
+            ),
+        );
+        let data_only = "UPDATE audit SET note = 'pruned';\n";
+        add(&set, "0008_prune", "0007_tables", data_only, data_only);
+        let set = set.to_str().unwrap();
+        let db = TestDb::new(dialect);
+        ferry(&["upgrade", "0007_tables", "-d", &db.url, "--migrations", set]).expect(0);
+        let run = ferry(&["upgrade", "-d", &db.url, "--migrations", set]).expect(4);
+        assert!(
+            run.stderr
+                .contains("upgrade 0008_prune failed and was rolled back"),
+            "{}",
+            run.stderr
+        );
+        let why = match dialect {
+            Dialect::Sqlite => "foreign key points nowhere, e.g. table child",
+            Dialect::Postgres => "foreign key",
+        };
+        assert!(run.stderr.contains(why), "{}", run.stderr);
+        assert_eq!(db.versions(), vec!["0007_tables"]);
+        assert_eq!(
+            db.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM parent")
+                .as_deref(),
+            Some("2"),
+            "the trigger's delete was rolled back"
+        );
+        assert_eq!(
+            db.scalar("SELECT note FROM audit").as_deref(),
+            Some("start")
+        );
+    });
+}
+
+/// SQLite alters a table by rebuilding it; a rebuild of the parent that loses a row orphans its
+/// children though the step never names them. So does a delete made before a rename: the
+/// children then reference the new name, which the check follows.
+#[test]
+fn a_parent_rebuild_or_rename_that_orphans_children_fails_the_step() {
+    let rebuild = "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n\
+         INSERT INTO parent_new SELECT id, name FROM parent WHERE id = 1;\n\
+         DROP TABLE parent;\nALTER TABLE parent_new RENAME TO parent;\n";
+    let rename = "DELETE FROM parent WHERE id = 2;\nALTER TABLE parent RENAME TO parents;\n";
+    for (id, script) in [("0008_rebuild", rebuild), ("0008_rename", rename)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let set = copy_reference_set(tmp.path());
+        add(&set, "0007_tables", HEAD, TABLES, TABLES);
+        add(&set, id, "0007_tables", script, script);
+        let set = set.to_str().unwrap();
+        let db = TestDb::new(Dialect::Sqlite);
+        ferry(&["upgrade", "0007_tables", "-d", &db.url, "--migrations", set]).expect(0);
+        let run = ferry(&["upgrade", "-d", &db.url, "--migrations", set]).expect(4);
+        assert!(
+            run.stderr.contains(
+                "1 row(s) whose foreign key points nowhere, e.g. table child rowid 20 → "
+            ),
+            "{id}: {}",
+            run.stderr
+        );
+        assert_eq!(db.versions(), vec!["0007_tables"], "{id}");
+        assert_eq!(
+            db.scalar("SELECT group_concat(id) FROM parent").as_deref(),
+            Some("1,2"),
+            "{id}: rolled back"
+        );
+    }
+}
+
+fn open(db: &TestDb) -> Sqlite {
+    let url = DatabaseUrl::parse(&db.url).unwrap();
+    Sqlite::open(
+        &url,
+        &OpenOptions {
+            create: true,
+            schema: None,
+            busy_timeout: Duration::from_secs(5),
+        },
+    )
+    .unwrap()
+}
+
+/// Runs `script` as one step and returns what its commit checked (`Err` when it was refused).
+fn step(driver: &mut Sqlite, script: &str) -> Result<ForeignKeyCheck, String> {
+    driver.begin().unwrap();
+    driver.execute(script).unwrap();
+    match driver.commit() {
+        Ok(()) => Ok(driver.last_commit_check().clone()),
+        Err(e) => {
+            driver.rollback().unwrap();
+            Err(e.to_string())
+        }
+    }
+}
+
+fn tables(names: &[&str]) -> ForeignKeyCheck {
+    ForeignKeyCheck::Tables(names.iter().map(|s| s.to_string()).collect())
+}
+
+/// What a commit checks: the tables the step wrote that have foreign keys, and the children of
+/// every table it wrote, created, dropped or altered — nothing else; the whole database when a
+/// statement is one the driver cannot follow.
+#[test]
+fn a_commit_checks_what_the_step_touched_and_nothing_else() {
+    let db = TestDb::new(Dialect::Sqlite);
+    let mut driver = open(&db);
+    driver.start_run().unwrap();
+    assert_eq!(
+        step(
+            &mut driver,
+            &format!(
+                "{TABLES}CREATE TABLE lonely (id INTEGER PRIMARY KEY, n INTEGER);\n\
+                 CREATE TABLE big (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id));\n\
+                 CREATE TRIGGER audit_prunes AFTER UPDATE ON audit BEGIN DELETE FROM parent WHERE id = old.id + 100; END;\n\
+                 WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 1000) INSERT INTO big SELECT v, 1 FROM n;\n"
+            )
+        ),
+        Ok(tables(&["big", "child"])),
+        "new tables: those with foreign keys"
+    );
+
+    // A table no foreign key involves: nothing to check, however big the others are.
+    assert_eq!(
+        step(
+            &mut driver,
+            "UPDATE lonely SET n = 1;\nINSERT INTO lonely (n) VALUES (2);\n"
+        ),
+        Ok(tables(&[]))
+    );
+    // ferry's own reads and guards between the statements add nothing.
+    driver.begin().unwrap();
+    for object in [
+        Object::Table("parent".into()),
+        Object::Column {
+            table: "child".into(),
+            column: "parent_id".into(),
+        },
+        Object::Index("nope".into()),
+    ] {
+        driver.exists(&object).unwrap();
+    }
+    driver.snapshot(&[]).unwrap();
+    driver.query("SELECT * FROM child").unwrap();
+    driver
+        .execute("INSERT INTO lonely (n) VALUES (3);")
+        .unwrap();
+    driver.commit().unwrap();
+    assert_eq!(driver.last_commit_check(), &tables(&[]));
+
+    // A child written: that child. A parent written: its children, not the parent.
+    assert_eq!(
+        step(&mut driver, "INSERT INTO child VALUES (30, 1);"),
+        Ok(tables(&["child"]))
+    );
+    assert_eq!(
+        step(&mut driver, "UPDATE parent SET name = 'uno' WHERE id = 1;"),
+        Ok(tables(&["big", "child"]))
+    );
+    // A trigger's write counts as the step's: the data-only UPDATE of audit deletes from parent.
+    assert_eq!(
+        step(&mut driver, "UPDATE audit SET note = 'x';"),
+        Ok(tables(&["big", "child"]))
+    );
+    // A rename counts both names; the children follow the new one.
+    assert_eq!(
+        step(&mut driver, "ALTER TABLE parent RENAME TO parents;"),
+        Ok(tables(&["big", "child"]))
+    );
+    assert_eq!(
+        step(&mut driver, "DELETE FROM big WHERE id > 10;"),
+        Ok(tables(&["big"]))
+    );
+
+    // Statements the driver cannot follow: the whole database.
+    for script in [
+        "PRAGMA writable_schema = ON;\nPRAGMA writable_schema = OFF;",
+        "PRAGMA foreign_keys = ON;",
+        "PRAGMA recursive_triggers = 1;\nINSERT INTO lonely (n) VALUES (4);",
+    ] {
+        assert!(
+            matches!(step(&mut driver, script), Ok(ForeignKeyCheck::Whole(_))),
+            "{script}"
+        );
+    }
+    // The narrow check still refuses an orphan: a delete of a parent row `big` points to.
+    let refused = step(&mut driver, "DELETE FROM parents WHERE id = 1;").unwrap_err();
+    assert!(refused.contains("points nowhere"), "{refused}");
+    assert_eq!(driver.last_commit_check(), &tables(&["big", "child"]));
+    assert_eq!(
+        db.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM parents")
+            .as_deref(),
+        Some("2")
+    );
+
+    // ATTACH (outside the transaction, as SQLite requires): the next commit checks everything.
+    let attached = db.path.as_ref().unwrap().with_file_name("other.db");
+    driver
+        .execute(&format!(
+            "ATTACH DATABASE '{}' AS other;",
+            attached.display()
+        ))
+        .unwrap();
+    assert!(matches!(
+        step(&mut driver, "CREATE TABLE other.t (x);"),
+        Ok(ForeignKeyCheck::Whole(why)) if why.contains("ATTACH")
+    ));
+    driver.finish_run().unwrap();
+}
