@@ -566,23 +566,7 @@ fn find_bin() -> Result<PathBuf, String> {
             ))
         };
     }
-    let mut versions: Vec<(Vec<u32>, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let version = entry
-                .file_name()
-                .to_string_lossy()
-                .split('.')
-                .map(|p| p.parse::<u32>().ok())
-                .collect::<Option<Vec<_>>>()?;
-            let bin = entry.path().join("bin");
-            has_both(&bin).then_some((version, bin))
-        })
-        .collect();
-    versions.sort();
-    if let Some((_, bin)) = versions.pop() {
+    if let Some(bin) = newest_installed_bin(&has_both) {
         return Ok(bin);
     }
     for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
@@ -731,9 +715,9 @@ fn spawn_watchdog(postmaster: u32, dir: &Path) -> Option<Child> {
     command.spawn().ok()
 }
 
-/// A PostgreSQL client program: the newest server installation's, else the one on PATH.
-pub fn program(name: &str) -> PathBuf {
-    let mut found: Vec<(Vec<u32>, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+/// The `bin` directory of the newest `/usr/lib/postgresql/<version>` installation that `fits`.
+fn newest_installed_bin(fits: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
+    let mut versions: Vec<(Vec<u32>, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
         .flatten()
@@ -744,13 +728,18 @@ pub fn program(name: &str) -> PathBuf {
                 .split('.')
                 .map(|p| p.parse::<u32>().ok())
                 .collect::<Option<Vec<_>>>()?;
-            let program = entry.path().join("bin").join(name);
-            program.is_file().then_some((version, program))
+            let bin = entry.path().join("bin");
+            fits(&bin).then_some((version, bin))
         })
         .collect();
-    found.sort();
-    if let Some((_, program)) = found.pop() {
-        return program;
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// A PostgreSQL client program: the newest server installation's, else the one on PATH.
+pub fn program(name: &str) -> PathBuf {
+    if let Some(bin) = newest_installed_bin(&|bin: &Path| bin.join(name).is_file()) {
+        return bin.join(name);
     }
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
         .map(|dir| dir.join(name))
