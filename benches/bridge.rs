@@ -13,6 +13,8 @@
 //! bench fails without it. PostgreSQL: FERRY_BENCH_PG_URL (a maintenance-database URL), else
 //! host=127.0.0.1 user=postgres.
 
+mod common;
+use common::{pg_admin_url, with_db};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -257,29 +259,6 @@ fn sqlite(set: &MigrationSet, rows: u64) {
         ms(floor),
         n.as_secs_f64() / floor.as_secs_f64()
     );
-}
-
-fn pg_admin_url() -> Option<String> {
-    let url = std::env::var("FERRY_BENCH_PG_URL")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=postgres".into());
-    postgres::Client::connect(&url, postgres::NoTls)
-        .ok()
-        .map(|_| url)
-}
-
-fn with_db(admin: &str, name: &str) -> String {
-    let mut config: postgres::Config = admin.parse().expect("config");
-    config.dbname(name);
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => "127.0.0.1".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "host={host} port={port} user={} dbname={name}",
-        config.get_user().unwrap_or("postgres")
-    )
 }
 
 fn postgres(set: &MigrationSet, rows: u64, admin: &str) {

@@ -7,6 +7,8 @@
 //! from a template for each way. FERRY_BENCH_PG_URL (a maintenance-database URL), else
 //! host=127.0.0.1 user=postgres. Every way runs with --no-backup (the same work for all three).
 
+mod common;
+use common::{pg_admin_url, with_db};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -151,29 +153,6 @@ fn sqlite(set: &MigrationSet, n: usize) {
     ));
     let loop2 = timed("xargs -P 2", shell);
     report("sqlite", n, j1, j2, loop2);
-}
-
-fn pg_admin_url() -> Option<String> {
-    let url = std::env::var("FERRY_BENCH_PG_URL")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=postgres".into());
-    postgres::Client::connect(&url, postgres::NoTls)
-        .ok()
-        .map(|_| url)
-}
-
-fn with_db(admin: &str, name: &str) -> String {
-    let mut config: postgres::Config = admin.parse().expect("config");
-    config.dbname(name);
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => "127.0.0.1".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "host={host} port={port} user={} dbname={name}",
-        config.get_user().unwrap_or("postgres")
-    )
 }
 
 fn postgres(set: &MigrationSet, n: usize, admin: &str) {
