@@ -19,16 +19,12 @@ const HEAD: &str = "0006_kb_documents_status_index";
 
 /// Adds a revision with one script per dialect.
 fn add(set: &std::path::Path, id: &str, down: &str, sqlite: &str, postgres: &str) {
-    let dir = set.join("revisions").join(id);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("revision.toml"),
-        format!("down = \"{down}\"\nmessage = \"{id}\"\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("up.sqlite.sql"), sqlite).unwrap();
-    std::fs::write(dir.join("up.postgres.sql"), postgres).unwrap();
-    std::fs::write(dir.join("down.sql"), "SELECT 1;\n").unwrap();
+    let files = [
+        ("up.sqlite.sql", sqlite),
+        ("up.postgres.sql", postgres),
+        ("down.sql", "SELECT 1;\n"),
+    ];
+    write_revision(set, id, down, true, &files);
 }
 
 const TABLES: &str = "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);\n\

@@ -11,16 +11,7 @@ use common::*;
 const HEAD: &str = "0006_kb_documents_status_index";
 
 fn revision(set: &Path, id: &str, files: &[(&str, &str)]) {
-    let dir = set.join("revisions").join(id);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("revision.toml"),
-        format!("down = \"{HEAD}\"\nmessage = \"{id}\"\n"),
-    )
-    .unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.join(name), text).unwrap();
-    }
+    write_revision(set, id, HEAD, true, files);
 }
 
 fn lint(set: &Path) -> Run {

@@ -13,16 +13,12 @@ const HEAD: &str = "0006_kb_documents_status_index";
 
 /// Adds a revision with one up script per dialect (and a shared down).
 fn add(set: &Path, id: &str, down: &str, transaction: bool, sqlite: &str, postgres: &str) {
-    let dir = set.join("revisions").join(id);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("revision.toml"),
-        format!("down = \"{down}\"\nmessage = \"{id}\"\ntransaction = {transaction}\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("up.sqlite.sql"), sqlite).unwrap();
-    std::fs::write(dir.join("up.postgres.sql"), postgres).unwrap();
-    std::fs::write(dir.join("down.sql"), "SELECT 1;\n").unwrap();
+    let files = [
+        ("up.sqlite.sql", sqlite),
+        ("up.postgres.sql", postgres),
+        ("down.sql", "SELECT 1;\n"),
+    ];
+    write_revision(set, id, down, transaction, &files);
 }
 
 /// Where each named relation is: (schema, name) pairs, PostgreSQL.

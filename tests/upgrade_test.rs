@@ -372,17 +372,13 @@ fn a_table_the_chain_drops_is_reported_and_declared_pruning_is_allowed() {
         let tmp = tempfile::tempdir().unwrap();
         let set = copy_with_test_data(tmp.path());
         let revision = |id: &str, down: &str, up: &str, down_sql: &dyn Fn(Dialect) -> String| {
-            let dir = set.join("revisions").join(id);
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(
-                dir.join("revision.toml"),
-                format!("down = \"{down}\"\nmessage = \"{id}\"\n"),
-            )
-            .unwrap();
-            std::fs::write(dir.join("up.sql"), up).unwrap();
-            for d in DIALECTS {
-                std::fs::write(dir.join(format!("down.{}.sql", d.name())), down_sql(d)).unwrap();
-            }
+            let (sqlite, postgres) = (down_sql(Dialect::Sqlite), down_sql(Dialect::Postgres));
+            let files = [
+                ("up.sql", up),
+                ("down.sqlite.sql", sqlite.as_str()),
+                ("down.postgres.sql", postgres.as_str()),
+            ];
+            write_revision(&set, id, down, true, &files);
         };
         // A step that drops a table with seeded rows: a fresh install has no such table either.
         revision(

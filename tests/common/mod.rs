@@ -279,15 +279,28 @@ pub fn seeded_fixture(url: &str, n: u32) {
 
 /// Adds a revision directory on `down` to a set by hand (its message is its id).
 pub fn add_revision(set: &Path, id: &str, down: &str, up: &str, down_sql: &str) {
+    write_revision(
+        set,
+        id,
+        down,
+        true,
+        &[("up.sql", up), ("down.sql", down_sql)],
+    );
+}
+
+/// Writes `revisions/<id>/` on `down` by hand: its revision.toml (message = id, and
+/// `transaction = false` when asked) and the named SQL files.
+pub fn write_revision(set: &Path, id: &str, down: &str, transaction: bool, files: &[(&str, &str)]) {
     let dir = set.join("revisions").join(id);
     std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::write(
-        dir.join("revision.toml"),
-        format!("down = \"{down}\"\nmessage = \"{id}\"\n"),
-    )
-    .expect("revision.toml");
-    std::fs::write(dir.join("up.sql"), up).expect("up.sql");
-    std::fs::write(dir.join("down.sql"), down_sql).expect("down.sql");
+    let mut toml = format!("down = \"{down}\"\nmessage = \"{id}\"\n");
+    if !transaction {
+        toml.push_str("transaction = false\n");
+    }
+    std::fs::write(dir.join("revision.toml"), toml).expect("revision.toml");
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).expect("a SQL file");
+    }
 }
 
 /// A runner over a driver, without progress output.
