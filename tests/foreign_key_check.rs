@@ -200,18 +200,67 @@ fn a_commit_checks_what_the_step_touched_and_nothing_else() {
     driver.commit().unwrap();
     assert_eq!(driver.last_commit_check(), &tables(&[]));
 
-    // A child written: that child. A parent written: its children, not the parent.
+    // A child written: that child. A parent's key changed or rows deleted: its children. A
+    // column no key involves: nothing, however big the tables.
     assert_eq!(
         step(&mut driver, "INSERT INTO child VALUES (30, 1);"),
         Ok(tables(&["child"]))
     );
     assert_eq!(
         step(&mut driver, "UPDATE parent SET name = 'uno' WHERE id = 1;"),
+        Ok(tables(&[]))
+    );
+    assert_eq!(
+        step(&mut driver, "UPDATE parent SET id = 3 WHERE id = 99;"),
+        Ok(tables(&["big", "child"]))
+    );
+    assert_eq!(
+        step(&mut driver, "UPDATE child SET parent_id = 2 WHERE id = 30;"),
+        Ok(tables(&["child"]))
+    );
+    assert_eq!(
+        step(&mut driver, "DELETE FROM parent WHERE id = 99;"),
         Ok(tables(&["big", "child"]))
     );
     // A trigger's write counts as the step's: the data-only UPDATE of audit deletes from parent.
     assert_eq!(
         step(&mut driver, "UPDATE audit SET note = 'x';"),
+        Ok(tables(&["big", "child"]))
+    );
+    // ALTER TABLE in place keeps every row's values: the table's own foreign keys only.
+    assert_eq!(
+        step(&mut driver, "ALTER TABLE parent ADD COLUMN extra TEXT;"),
+        Ok(tables(&[]))
+    );
+    assert_eq!(
+        step(
+            &mut driver,
+            "ALTER TABLE parent RENAME COLUMN name TO title;"
+        ),
+        Ok(tables(&[]))
+    );
+    assert_eq!(
+        step(&mut driver, "ALTER TABLE parent DROP COLUMN extra;"),
+        Ok(tables(&[]))
+    );
+    assert_eq!(
+        step(&mut driver, "ALTER TABLE child ADD COLUMN extra TEXT;"),
+        Ok(tables(&["child"]))
+    );
+    // A dropped index: the children when it was unique (it may have been their parent key).
+    assert_eq!(
+        step(
+            &mut driver,
+            "CREATE INDEX ix_parent_title ON parent (title);\nCREATE UNIQUE INDEX ux_parent_title ON parent (title);"
+        ),
+        Ok(tables(&[]))
+    );
+    assert_eq!(
+        step(&mut driver, "DROP INDEX ix_parent_title;"),
+        Ok(tables(&[]))
+    );
+    assert_eq!(
+        step(&mut driver, "DROP INDEX ux_parent_title;"),
         Ok(tables(&["big", "child"]))
     );
     // A rename counts both names; the children follow the new one.
@@ -221,7 +270,7 @@ fn a_commit_checks_what_the_step_touched_and_nothing_else() {
     );
     assert_eq!(
         step(&mut driver, "DELETE FROM big WHERE id > 10;"),
-        Ok(tables(&["big"]))
+        Ok(tables(&[]))
     );
 
     // Statements the driver cannot follow: the whole database.
@@ -258,4 +307,129 @@ fn a_commit_checks_what_the_step_touched_and_nothing_else() {
         Ok(ForeignKeyCheck::Whole(why)) if why.contains("ATTACH")
     ));
     driver.finish_run().unwrap();
+}
+
+/// Every way a step can orphan a row that the narrow check must still see, each refused and
+/// rolled back: REPLACE's unreported deletes, a changed parent key, a generated foreign-key
+/// column, a rebuild, a column added with a dangling default.
+#[test]
+fn the_narrow_check_refuses_every_orphan() {
+    let setup = "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT UNIQUE, note TEXT);\n\
+         CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id));\n\
+         CREATE TABLE spare (id INTEGER PRIMARY KEY, name TEXT UNIQUE, note TEXT);\n\
+         CREATE TABLE derived (id INTEGER PRIMARY KEY, x INTEGER, \
+           parent_id INTEGER GENERATED ALWAYS AS (x + 0) VIRTUAL REFERENCES parent (id));\n\
+         INSERT INTO parent VALUES (1, 'one', NULL), (2, 'two', NULL);\n\
+         INSERT INTO spare VALUES (7, 'seven', NULL);\n\
+         INSERT INTO child VALUES (10, 1), (20, 2);\n\
+         INSERT INTO derived (id, x) VALUES (1, 1);\n";
+    let orphans = [
+        (
+            "INSERT OR REPLACE via a unique column",
+            "INSERT OR REPLACE INTO parent VALUES (3, 'two', NULL);",
+        ),
+        (
+            "UPDATE OR REPLACE via a unique column",
+            "UPDATE OR REPLACE parent SET name = 'two' WHERE id = 1;",
+        ),
+        (
+            "a parent key changed",
+            "UPDATE parent SET id = 5 WHERE id = 2;",
+        ),
+        (
+            "the rowid changed",
+            "UPDATE parent SET rowid = 6 WHERE id = 2;",
+        ),
+        (
+            "a foreign-key column changed",
+            "UPDATE child SET parent_id = 9 WHERE id = 10;",
+        ),
+        (
+            "a generated foreign-key column's source changed",
+            "UPDATE derived SET x = 9;",
+        ),
+        (
+            "a rebuild that loses a row",
+            "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT UNIQUE, note TEXT);\n\
+             INSERT INTO parent_new SELECT * FROM parent WHERE id = 1;\n\
+             DROP TABLE parent;\nALTER TABLE parent_new RENAME TO parent;",
+        ),
+        (
+            "a column added with a dangling default",
+            "ALTER TABLE parent ADD COLUMN x INTEGER;\nALTER TABLE spare ADD COLUMN parent_id INTEGER REFERENCES parent (id) DEFAULT 9;",
+        ),
+    ];
+    // A parent key's unique index dropped: the children's check reports the broken key.
+    let db = TestDb::new(Dialect::Sqlite);
+    let mut driver = open(&db);
+    driver.start_run().unwrap();
+    step(
+        &mut driver,
+        "CREATE TABLE coded (id INTEGER PRIMARY KEY, code TEXT);\n\
+         CREATE UNIQUE INDEX ux_coded_code ON coded (code);\n\
+         CREATE TABLE holder (id INTEGER PRIMARY KEY, code TEXT REFERENCES coded (code));\n\
+         INSERT INTO coded VALUES (1, 'a');\nINSERT INTO holder VALUES (1, 'a');\n",
+    )
+    .unwrap();
+    let refused = step(&mut driver, "DROP INDEX ux_coded_code;").unwrap_err();
+    assert!(refused.contains("foreign key mismatch"), "{refused}");
+    driver.finish_run().unwrap();
+
+    for (what, script) in orphans {
+        let db = TestDb::new(Dialect::Sqlite);
+        let mut driver = open(&db);
+        driver.start_run().unwrap();
+        step(&mut driver, setup).unwrap();
+        let fingerprint = db.fingerprint();
+        let refused = step(&mut driver, script).expect_err(what);
+        assert!(refused.contains("points nowhere"), "{what}: {refused}");
+        assert!(
+            matches!(driver.last_commit_check(), ForeignKeyCheck::Tables(t) if !t.is_empty()),
+            "{what}: {:?}",
+            driver.last_commit_check()
+        );
+        assert_eq!(db.fingerprint(), fingerprint, "{what}: rolled back");
+        driver.finish_run().unwrap();
+    }
+}
+
+/// The same orphans end to end: a data-only step that changes a parent's key, or replaces a
+/// parent row through a unique column, fails and is rolled back on both dialects.
+#[test]
+fn a_step_that_changes_or_replaces_a_parent_key_fails() {
+    on_both(|dialect| {
+        let tables = "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT UNIQUE);\n\
+             CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id));\n\
+             INSERT INTO parent VALUES (1, 'one'), (2, 'two');\n\
+             INSERT INTO child VALUES (10, 1), (20, 2);\n";
+        for (id, sqlite, postgres) in [
+            (
+                "0008_rekey",
+                "UPDATE parent SET id = 5 WHERE id = 2;\n",
+                "UPDATE parent SET id = 5 WHERE id = 2;\n",
+            ),
+            (
+                "0008_replace",
+                "INSERT OR REPLACE INTO parent VALUES (3, 'two');\n",
+                "DELETE FROM parent WHERE name = 'two';\nINSERT INTO parent VALUES (3, 'two');\n",
+            ),
+        ] {
+            let tmp = tempfile::tempdir().unwrap();
+            let set = copy_reference_set(tmp.path());
+            add(&set, "0007_tables", HEAD, tables, tables);
+            add(&set, id, "0007_tables", sqlite, postgres);
+            let set = set.to_str().unwrap();
+            let db = TestDb::new(dialect);
+            ferry(&["upgrade", "0007_tables", "-d", &db.url, "--migrations", set]).expect(0);
+            let run = ferry(&["upgrade", "-d", &db.url, "--migrations", set]).expect(4);
+            assert!(run.stderr.contains("foreign key"), "{id}: {}", run.stderr);
+            assert_eq!(db.versions(), vec!["0007_tables"], "{id}");
+            assert_eq!(
+                db.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM parent WHERE id IN (1, 2)")
+                    .as_deref(),
+                Some("2"),
+                "{id}: rolled back"
+            );
+        }
+    });
 }

@@ -24,7 +24,7 @@ use crate::core::schema::{Column, Schema, Table, check_constraints, normalize_sq
 use crate::core::set::Dialect;
 use crate::error::{DbError, Result};
 pub use touched::ForeignKeyCheck;
-use touched::Touched;
+use touched::{Catalog, Columns, Definition, ForeignKey, Reading, Touched};
 
 /// `BEGIN IMMEDIATE` takes the write lock at once, so a step never fails half-way on a busy
 /// database; foreign keys are off while steps run and checked before every commit.
@@ -56,9 +56,10 @@ pub struct Sqlite {
     touched: Arc<Mutex<Touched>>,
     /// Whether the authorizer reports to `touched` (without it every commit checks everything).
     tracking: bool,
-    /// Each table's definition (lower-cased name → SQL) when nothing was yet written since the
-    /// last commit: the schema diff at commit finds what the authorizer cannot name.
-    baseline: Option<BTreeMap<String, String>>,
+    /// Each table's definition (lower-cased name → SQL and root page) when nothing was yet
+    /// written since the last commit: the schema diff at commit finds what the authorizer
+    /// cannot name.
+    baseline: Option<Reading>,
     last_check: ForeignKeyCheck,
 }
 
@@ -198,16 +199,33 @@ impl Sqlite {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Each table's definition, by lower-cased name.
-    fn table_definitions(&self) -> Result<BTreeMap<String, String>, DbError> {
-        Ok(self
+    /// Each table's definition and root page, and each index's uniqueness, by lower-cased
+    /// name.
+    fn table_definitions(&self) -> Result<Reading, DbError> {
+        let tables = self
             .rows(
-                "SELECT name, sql FROM main.sqlite_master WHERE type = 'table'",
+                "SELECT name, sql, rootpage FROM main.sqlite_master WHERE type = 'table'",
                 &[],
             )?
             .iter()
-            .map(|r| (cell(r, 0).to_ascii_lowercase(), cell(r, 1)))
-            .collect())
+            .map(|r| {
+                let definition = Definition {
+                    sql: cell(r, 1),
+                    root: cell(r, 2).parse().unwrap_or(-1),
+                };
+                (cell(r, 0).to_ascii_lowercase(), definition)
+            })
+            .collect();
+        let indexes = self
+            .rows(
+                "SELECT i.name, i.\"unique\" FROM main.sqlite_master AS m, \
+                 pragma_index_list(m.name, 'main') AS i WHERE m.type = 'table'",
+                &[],
+            )?
+            .iter()
+            .map(|r| (cell(r, 0).to_ascii_lowercase(), cell(r, 1) != "0"))
+            .collect();
+        Ok(Reading { tables, indexes })
     }
 
     /// Forgets what was written and reads the schema the next step starts from.
@@ -223,7 +241,7 @@ impl Sqlite {
                 "the authorizer could not be set".into(),
             ));
         }
-        let (whole, mut tables) = {
+        let (whole, tables) = {
             let touched = self.touched();
             (
                 touched.whole().map(str::to_string),
@@ -238,25 +256,46 @@ impl Sqlite {
                 "the schema before the step could not be read".into(),
             ));
         };
-        tables.extend(touched::schema_changes(before, &self.table_definitions()?));
-        if tables.is_empty() {
+        let after = self.table_definitions()?;
+        if tables.is_empty() && touched::schema_changes(&before.tables, &after.tables).is_empty() {
             return Ok(ForeignKeyCheck::Tables(Vec::new()));
         }
-        let mut foreign_keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut catalog = SqliteCatalog {
+            db: self,
+            foreign_keys: self.foreign_keys()?,
+        };
+        touched::tables_to_check(&tables, before, &after, &mut catalog)
+            .map(ForeignKeyCheck::Tables)
+            .map_err(DbError::new)
+    }
+
+    /// Every table's foreign keys (tables without any left out), parents and columns
+    /// lower-cased.
+    fn foreign_keys(&self) -> Result<BTreeMap<String, Vec<ForeignKey>>, DbError> {
+        let mut out: BTreeMap<String, BTreeMap<String, ForeignKey>> = BTreeMap::new();
         for r in self.rows(
-            "SELECT m.name, f.\"table\" FROM main.sqlite_master AS m, pragma_foreign_key_list(m.name, 'main') AS f \
-             WHERE m.type = 'table'",
+            "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\" \
+             FROM main.sqlite_master AS m, pragma_foreign_key_list(m.name, 'main') AS f \
+             WHERE m.type = 'table' ORDER BY m.name, f.id, f.seq",
             &[],
         )? {
-            foreign_keys
+            let fk = out
                 .entry(cell(&r, 0))
                 .or_default()
-                .insert(cell(&r, 1).to_ascii_lowercase());
+                .entry(cell(&r, 1))
+                .or_insert_with(|| ForeignKey {
+                    parent: cell(&r, 2).to_ascii_lowercase(),
+                    from: Vec::new(),
+                    to: Vec::new(),
+                });
+            fk.from.push(cell(&r, 3).to_ascii_lowercase());
+            fk.to
+                .push(r.get(4).cloned().flatten().map(|c| c.to_ascii_lowercase()));
         }
-        Ok(ForeignKeyCheck::Tables(touched::tables_to_check(
-            &tables,
-            &foreign_keys,
-        )))
+        Ok(out
+            .into_iter()
+            .map(|(table, fks)| (table, fks.into_values().collect()))
+            .collect())
     }
 
     /// The database file, if on disk.
@@ -298,6 +337,67 @@ fn text(v: ValueRef<'_>) -> Option<String> {
         ValueRef::Real(f) => Some(f.to_string()),
         ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => Some(b.iter().map(|x| format!("{x:02x}")).collect()),
+    }
+}
+
+/// The schema at commit, read for the foreign-key check's plan.
+struct SqliteCatalog<'a> {
+    db: &'a Sqlite,
+    foreign_keys: BTreeMap<String, Vec<ForeignKey>>,
+}
+
+impl Catalog for SqliteCatalog<'_> {
+    fn foreign_keys(&self) -> &BTreeMap<String, Vec<ForeignKey>> {
+        &self.foreign_keys
+    }
+
+    fn columns(&mut self, table: &str) -> Result<Option<Columns>, String> {
+        let err = |e: DbError| e.to_string();
+        let rows = self
+            .db
+            .strings(
+                "SELECT lower(name), pk, hidden FROM pragma_table_xinfo(?1, 'main')",
+                table,
+            )
+            .map_err(err)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut columns = Columns {
+            keys: Some(BTreeSet::new()),
+            ..Columns::default()
+        };
+        for r in &rows {
+            let name = cell(r, 0);
+            // hidden 2 and 3: generated columns (1: a virtual table's hidden column).
+            columns.generated |= matches!(cell(r, 2).as_str(), "2" | "3");
+            if cell(r, 1) != "0"
+                && let Some(keys) = columns.keys.as_mut()
+            {
+                keys.insert(name.clone());
+            }
+            columns.all.insert(name);
+        }
+        for r in self
+            .db
+            .strings(
+                "SELECT i.cid, lower(i.name) FROM pragma_index_list(?1, 'main') AS l, \
+                 pragma_index_xinfo(l.name, 'main') AS i WHERE l.\"unique\" AND i.key",
+                table,
+            )
+            .map_err(err)?
+        {
+            match (cell(&r, 0).parse::<i64>(), r.get(1).cloned().flatten()) {
+                (Ok(cid), Some(name)) if cid >= 0 => {
+                    if let Some(keys) = columns.keys.as_mut() {
+                        keys.insert(name);
+                    }
+                }
+                // An expression (-2) or the rowid (-1): any column may feed the key.
+                _ => columns.keys = None,
+            }
+        }
+        Ok(Some(columns))
     }
 }
 
