@@ -37,8 +37,8 @@ use crate::fixture::TestDirs;
 use crate::scratch::{Scratch, Site};
 
 use super::catalog::{
-    Col, SqliteObject, ident, postgres_columns, postgres_functions, postgres_views,
-    sqlite_objects, table_name, table_order,
+    Col, SqliteObject, ident, postgres_columns, postgres_functions, postgres_views, sqlite_objects,
+    table_name, table_order,
 };
 
 /// Where a `-- review:` comment begins.
@@ -392,7 +392,10 @@ fn transition(from: &Side, to: &Side) -> Script {
     // goes (repeatedly).
     let mut drop_views = gone_or_changed(&f.views, &t.views);
     for name in f.views.keys() {
-        if touched.iter().any(|tb| mentions(&from.body_of_view(name), tb)) {
+        if touched
+            .iter()
+            .any(|tb| mentions(&from.body_of_view(name), tb))
+        {
             drop_views.insert(name.clone());
         }
     }
@@ -669,10 +672,7 @@ fn sqlite_added_columns(from: &Table, to: &Table, to_sql: &str) -> Option<Vec<St
         }
         match column.default.as_deref() {
             None if column.not_null => return None,
-            Some(d)
-                if d.starts_with('(')
-                    || d.to_ascii_uppercase().starts_with("CURRENT_") =>
-            {
+            Some(d) if d.starts_with('(') || d.to_ascii_uppercase().starts_with("CURRENT_") => {
                 return None;
             }
             _ => {}
@@ -745,11 +745,7 @@ fn sqlite_column_definitions(create: &str) -> BTreeMap<String, String> {
                     .map(|end| piece[1..1 + end].to_string())
                     .unwrap_or_default()
             }
-            _ => piece
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_string(),
+            _ => piece.split_whitespace().next().unwrap_or("").to_string(),
         };
         out.insert(name, piece);
     }
@@ -1173,10 +1169,11 @@ fn postgres_types(from: &Side, to: &Side, s: &mut Script) {
         };
         let quoted = table_name(dialect, name);
         match (enum_labels(before), enum_labels(def)) {
-            (Some(old), Some(new)) if new.len() > old.len() && old.iter().all(|l| new.contains(l)) && {
-                let kept: Vec<&String> = new.iter().filter(|l| old.contains(l)).collect();
-                kept.iter().zip(&old).all(|(a, b)| *a == b)
-            } =>
+            (Some(old), Some(new))
+                if new.len() > old.len() && old.iter().all(|l| new.contains(l)) && {
+                    let kept: Vec<&String> = new.iter().filter(|l| old.contains(l)).collect();
+                    kept.iter().zip(&old).all(|(a, b)| *a == b)
+                } =>
             {
                 // Values added, the others in their order: ALTER TYPE … ADD VALUE.
                 for (i, label) in new.iter().enumerate() {
@@ -1271,7 +1268,11 @@ fn postgres_sequences(from: &Side, to: &Side, s: &mut Script) {
             )),
             Some(before) if params(before) != params(def) && !identity_sequence(f, before) => {
                 let p = params(def);
-                let cycle = if p.ends_with(" CYCLE") { "" } else { " NO CYCLE" };
+                let cycle = if p.ends_with(" CYCLE") {
+                    ""
+                } else {
+                    " NO CYCLE"
+                };
                 s.push(format!(
                     "ALTER SEQUENCE {} {p}{cycle};",
                     table_name(dialect, name)

@@ -74,7 +74,10 @@ pub(crate) fn references(definition: &str) -> Option<String> {
     Some(name.replace('"', ""))
 }
 
-pub(crate) fn sqlite_columns(db: &mut dyn Driver, schema: &Schema) -> Result<BTreeMap<String, Vec<Col>>> {
+pub(crate) fn sqlite_columns(
+    db: &mut dyn Driver,
+    schema: &Schema,
+) -> Result<BTreeMap<String, Vec<Col>>> {
     let mut all = BTreeMap::new();
     for (table, shape) in &schema.tables {
         let rows = db
@@ -106,7 +109,10 @@ pub(crate) fn sqlite_columns(db: &mut dyn Driver, schema: &Schema) -> Result<BTr
     Ok(all)
 }
 
-pub(crate) fn postgres_columns(db: &mut dyn Driver, schema: &Schema) -> Result<BTreeMap<String, Vec<Col>>> {
+pub(crate) fn postgres_columns(
+    db: &mut dyn Driver,
+    schema: &Schema,
+) -> Result<BTreeMap<String, Vec<Col>>> {
     let rows = db
         .query(
             "SELECT CASE WHEN n.nspname = current_schema() THEN c.relname::text \
@@ -222,7 +228,10 @@ pub(crate) fn postgres_functions(db: &mut dyn Driver) -> Result<BTreeMap<String,
 
 /// PostgreSQL: the `CREATE [MATERIALIZED] VIEW` statements of the managed schema's views that
 /// `schema` lists, in the order they were made (a view after the views it reads), ending with `;`.
-pub(crate) fn postgres_views(db: &mut dyn Driver, schema: &Schema) -> Result<Vec<(String, String)>> {
+pub(crate) fn postgres_views(
+    db: &mut dyn Driver,
+    schema: &Schema,
+) -> Result<Vec<(String, String)>> {
     let mut views = Vec::new();
     for r in query(
         db,

@@ -75,7 +75,8 @@ pub(super) fn autogenerate(
     let dev_url = database_url(cli, Some(&dev_text))?;
     let mut targets = vec![(dev_url.clone(), scratch_site(cli, &dev_url)?, "DEV")];
     if let Some(text) = dialect_db {
-        let url = DatabaseUrl::parse(text).map_err(|e| Error::Usage(format!("--dialect-db: {e}")))?;
+        let url =
+            DatabaseUrl::parse(text).map_err(|e| Error::Usage(format!("--dialect-db: {e}")))?;
         if url.dialect() == dev_url.dialect() {
             let other = Dialect::ALL
                 .into_iter()
@@ -97,6 +98,15 @@ pub(super) fn autogenerate(
 
     let mut generated = Vec::new();
     for (url, site, role) in &targets {
+        if let Some(path) = url.missing_file() {
+            return Err(Error::Open {
+                target: url.display(),
+                message: format!(
+                    "{} does not exist: {role} is the development database whose schema the revision is written from",
+                    path.display()
+                ),
+            });
+        }
         let mut db = super::open(cli, url, false)?;
         let g = autogen::generate(set, graph, site, db.as_mut())?;
         generated.push((url.display(), *role, g));
