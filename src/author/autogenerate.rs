@@ -552,10 +552,10 @@ fn sqlite_tables(
     }
     s.blank();
     for name in &to.order {
-        if !from.schema.tables.contains_key(name) {
-            if let Some(o) = to.object("table", name) {
-                s.push(o.sql.clone());
-            }
+        if !from.schema.tables.contains_key(name)
+            && let Some(o) = to.object("table", name)
+        {
+            s.push(o.sql.clone());
         }
     }
     s.blank();
