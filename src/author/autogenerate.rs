@@ -3,9 +3,9 @@
 //! position) and the development database DEV.
 //!
 //! The drivers' snapshots decide what differs ([`crate::core::schema::diff`], ferry's own tables
-//! and the legacy marker's left out); the catalogs ([`super::catalog`]) say how each object is
+//! and the legacy marker's left out); the catalogs (`author::catalog`) say how each object is
 //! created. The up script turns the head's schema into DEV's and the down script turns it back:
-//! both come from one function, [`transition`], run in each direction.
+//! both come from one function, `transition`, run in each direction.
 //!
 //! Order: what depends on an object is dropped before it and created after it — triggers,
 //! views and indexes are dropped first, then foreign keys and tables (children first); types,

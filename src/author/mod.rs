@@ -2,7 +2,7 @@
 //! is generated from a replay of the legacy chain ([`baseline`]), never typed; a revision's SQL
 //! is generated from the difference between the set's head and a development database
 //! ([`autogenerate`]). Schemas are read with the drivers' snapshot and compared with
-//! [`crate::core::schema::diff`], as `verify` does; [`catalog`] reads how to create each object.
+//! [`crate::core::schema::diff`], as `verify` does; `catalog` reads how to create each object.
 
 pub mod autogenerate;
 pub mod baseline;
