@@ -68,14 +68,18 @@ pub fn revision_id(graph: &Graph, message: &str) -> String {
     format!("{prefix}{}", slug(message, room))
 }
 
-/// `ferry new`: a revision on the set's single head.
-pub fn new_revision(
-    set: &MigrationSet,
-    graph: &Graph,
-    message: &str,
-    per_dialect: bool,
-    transaction: bool,
-) -> Result<Scaffold> {
+/// A revision on the set's single head, before anything is written: where it goes, its id,
+/// its down revision and its message.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub root: PathBuf,
+    pub id: String,
+    pub down: String,
+    pub message: String,
+}
+
+/// Plans `ferry new`: the set's directory, the single head, a valid id.
+pub fn plan_revision(set: &MigrationSet, graph: &Graph, message: &str) -> Result<Planned> {
     let root = set_dir(set, "new")?;
     let message = clean_message(message)?;
     let heads = graph.heads();
@@ -86,8 +90,47 @@ pub fn new_revision(
             graph.names(&heads)
         )));
     };
-    let id = revision_id(graph, &message);
-    let down = vec![graph.id(*head).to_string()];
+    Ok(Planned {
+        root,
+        id: revision_id(graph, &message),
+        down: graph.id(*head).to_string(),
+        message,
+    })
+}
+
+/// Writes a planned revision with the given files (name, text), checked like every new one.
+pub fn write_planned(
+    set: &MigrationSet,
+    planned: &Planned,
+    transaction: bool,
+    files: Vec<(String, String)>,
+) -> Result<Scaffold> {
+    write(
+        set,
+        &planned.root,
+        &planned.id,
+        vec![planned.down.clone()],
+        &planned.message,
+        transaction,
+        files,
+    )
+}
+
+/// `ferry new`: a revision on the set's single head.
+pub fn new_revision(
+    set: &MigrationSet,
+    graph: &Graph,
+    message: &str,
+    per_dialect: bool,
+    transaction: bool,
+) -> Result<Scaffold> {
+    let Planned {
+        root,
+        id,
+        down,
+        message,
+    } = plan_revision(set, graph, message)?;
+    let down = vec![down];
     let header = |stem: &str, dialect: Option<Dialect>| {
         let what = match (stem, dialect) {
             ("up", None) => "Upgrade, for every dialect (or replace this file by up.sqlite.sql and up.postgres.sql)".to_string(),

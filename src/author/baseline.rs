@@ -23,11 +23,16 @@ use crate::core::graph::Graph;
 use crate::core::schema::{self, Difference, Schema, Scope};
 use crate::core::set::{Dialect, Marker, MigrationSet};
 use crate::core::state::Position;
-use crate::driver::{Driver, Rows, literal};
+use crate::driver::{Driver, literal};
 use crate::error::{Error, Result};
 use crate::fixture::{self, TestDirs};
 use crate::runner::{BackupPolicy, Runner};
 use crate::scratch::{self, Scratch, Site};
+
+use super::catalog::{
+    Col, cell, ident, postgres_columns, postgres_functions, postgres_views, query, references,
+    sqlite_columns, sqlite_objects, table_name, table_order,
+};
 
 /// How many rows one INSERT statement of the dump carries.
 const ROWS_PER_INSERT: usize = 100;
@@ -219,31 +224,6 @@ fn row_differences(
 // ---------------------------------------------------------------------------------------
 // Rows
 
-/// A column as a dump writes it.
-#[derive(Debug, Clone)]
-struct Col {
-    name: String,
-    /// The name as SQL (quoted where it must be).
-    ident: String,
-    data_type: String,
-    /// Generated: never inserted.
-    generated: bool,
-    /// `GENERATED ALWAYS AS IDENTITY`: inserted with OVERRIDING SYSTEM VALUE.
-    identity_always: bool,
-}
-
-impl Col {
-    fn plain(dialect: Dialect, name: &str, data_type: &str) -> Col {
-        Col {
-            name: name.to_string(),
-            ident: ident(dialect, name),
-            data_type: data_type.to_string(),
-            generated: false,
-            identity_always: false,
-        }
-    }
-}
-
 /// Every row of `table` (the marker's row left out), each as `(v1, v2, …)` of SQL literals
 /// over `columns`, in primary-key order (without one, in the order of the values). `readable`:
 /// numbers and booleans bare on PostgreSQL, as the dump writes them.
@@ -413,7 +393,7 @@ pub fn dump(set: &MigrationSet, db: &mut dyn Driver) -> Result<Dump> {
         Dialect::Sqlite => sqlite_columns(db, &schema)?,
         Dialect::Postgres => postgres_columns(db, &schema)?,
     };
-    let order = table_order(&schema, db)?;
+    let order = table_order(&schema);
     let rows_section = {
         let mut text = String::new();
         for table in &order {
@@ -463,134 +443,6 @@ fn section(out: &mut String, title: &str) {
     out.push_str(&format!("{line:-<79}\n\n"));
 }
 
-/// Tables in dependency order: each after the tables its foreign keys reference (a cycle is
-/// broken at the first table by name), otherwise by name.
-fn table_order(schema: &Schema, db: &mut dyn Driver) -> Result<Vec<String>> {
-    let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for name in schema.tables.keys() {
-        let targets = match db.dialect() {
-            Dialect::Sqlite => db
-                .query(&format!(
-                    "SELECT DISTINCT \"table\" FROM pragma_foreign_key_list({})",
-                    literal(name)
-                ))
-                .map_err(Error::reading(format!(
-                    "reading the foreign keys of {name}"
-                )))?
-                .into_iter()
-                .filter_map(|r| r.into_iter().next().flatten())
-                .collect(),
-            Dialect::Postgres => foreign_targets(&schema.tables[name].constraints),
-        };
-        deps.insert(
-            name.clone(),
-            targets
-                .into_iter()
-                .filter(|t| t != name && schema.tables.contains_key(t))
-                .collect(),
-        );
-    }
-    let mut placed: Vec<String> = Vec::new();
-    let mut left: Vec<String> = schema.tables.keys().cloned().collect();
-    while !left.is_empty() {
-        let ready = left
-            .iter()
-            .position(|t| deps[t].iter().all(|d| placed.contains(d)))
-            .unwrap_or(0);
-        placed.push(left.remove(ready));
-    }
-    Ok(placed)
-}
-
-/// The tables the foreign keys among `constraints` reference (PostgreSQL definitions).
-fn foreign_targets(constraints: &BTreeMap<String, String>) -> BTreeSet<String> {
-    constraints.values().filter_map(|d| references(d)).collect()
-}
-
-/// `FOREIGN KEY (a) REFERENCES users(id) …` → `users`.
-fn references(definition: &str) -> Option<String> {
-    let rest = definition.split_once("REFERENCES ")?.1;
-    let name = rest[..rest.find('(')?].trim();
-    Some(name.replace('"', ""))
-}
-
-fn sqlite_columns(db: &mut dyn Driver, schema: &Schema) -> Result<BTreeMap<String, Vec<Col>>> {
-    let mut all = BTreeMap::new();
-    for (table, shape) in &schema.tables {
-        let rows = db
-            .query(&format!(
-                "SELECT name, hidden FROM pragma_table_xinfo({}) ORDER BY cid",
-                literal(table)
-            ))
-            .map_err(Error::reading(format!("reading the columns of {table}")))?;
-        let cols = rows
-            .into_iter()
-            .map(|r| {
-                let name = cell(&r, 0);
-                let hidden = cell(&r, 1);
-                Col {
-                    ident: ident(Dialect::Sqlite, &name),
-                    data_type: shape
-                        .columns
-                        .get(&name)
-                        .map(|c| c.data_type.clone())
-                        .unwrap_or_default(),
-                    generated: hidden != "0" && !hidden.is_empty(),
-                    identity_always: false,
-                    name,
-                }
-            })
-            .collect();
-        all.insert(table.clone(), cols);
-    }
-    Ok(all)
-}
-
-fn postgres_columns(db: &mut dyn Driver, schema: &Schema) -> Result<BTreeMap<String, Vec<Col>>> {
-    let rows = db
-        .query(
-            "SELECT CASE WHEN n.nspname = current_schema() THEN c.relname::text \
-               ELSE n.nspname || '.' || c.relname END, a.attname::text, quote_ident(a.attname), \
-               a.attgenerated::text, a.attidentity::text \
-             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
-               AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-             ORDER BY 1, a.attnum",
-        )
-        .map_err(Error::reading("reading the column order"))?;
-    let mut all: BTreeMap<String, Vec<Col>> = BTreeMap::new();
-    for r in rows {
-        let table = cell(&r, 0);
-        let Some(shape) = schema.tables.get(&table) else {
-            continue;
-        };
-        let name = cell(&r, 1);
-        let data_type = shape
-            .columns
-            .get(&name)
-            .map(|c| c.data_type.clone())
-            .unwrap_or_default();
-        all.entry(table).or_default().push(Col {
-            ident: cell(&r, 2),
-            data_type,
-            generated: !cell(&r, 3).is_empty(),
-            identity_always: cell(&r, 4) == "a",
-            name,
-        });
-    }
-    Ok(all)
-}
-
-fn cell(row: &[Option<String>], i: usize) -> String {
-    row.get(i).cloned().flatten().unwrap_or_default()
-}
-
-fn query(db: &mut dyn Driver, sql: &str, what: &str) -> Result<Rows> {
-    db.query(sql)
-        .map_err(Error::reading(format!("reading {what}")))
-}
-
 fn sqlite_ddl(
     db: &mut dyn Driver,
     schema: &Schema,
@@ -598,16 +450,11 @@ fn sqlite_ddl(
     rows: &str,
     out: &mut String,
 ) -> Result<()> {
-    let objects = query(
-        db,
-        "SELECT type, name, tbl_name, sql FROM sqlite_master \
-         WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
-        "the schema's statements",
-    )?;
+    let objects = sqlite_objects(db)?;
     let mut tables = BTreeMap::new();
     let (mut indexes, mut views, mut triggers) = (Vec::new(), Vec::new(), Vec::new());
-    for r in &objects {
-        let (kind, name, table, sql) = (cell(r, 0), cell(r, 1), cell(r, 2), cell(r, 3));
+    for o in objects {
+        let (kind, name, table, sql) = (o.kind, o.name, o.table, o.sql);
         let known = match kind.as_str() {
             "table" => schema.tables.contains_key(&name),
             "index" => schema.indexes.contains_key(&name),
@@ -622,7 +469,7 @@ fn sqlite_ddl(
         if !known {
             continue;
         }
-        let statement = format!("{};\n", sql.trim_end().trim_end_matches(';'));
+        let statement = format!("{sql}\n");
         match kind.as_str() {
             "table" => {
                 tables.insert(name, statement);
@@ -681,11 +528,6 @@ fn postgres_ddl(
     out: &mut String,
 ) -> Result<()> {
     let dialect = Dialect::Postgres;
-    let managed = query(db, "SELECT current_schema()", "the current schema")?
-        .first()
-        .map(|r| cell(r, 0))
-        .unwrap_or_default();
-
     emit(
         out,
         "Schemas and extensions",
@@ -749,31 +591,13 @@ fn postgres_ddl(
     }
     emit(out, "Sequences", sequences);
 
-    let own_text: BTreeMap<String, String> = query(
-        db,
-        "SELECT p.proname::text || '(' || pg_get_function_identity_arguments(p.oid) || ')', \
-           pg_get_functiondef(p.oid) \
-         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-         WHERE n.nspname = current_schema() AND p.prokind IN ('f', 'p')",
-        "the functions",
-    )?
-    .into_iter()
-    .map(|r| (cell(&r, 0), cell(&r, 1)))
-    .collect();
+    let own_text = postgres_functions(db)?;
     let functions = schema
         .routines
         .iter()
         .filter(|(key, _)| !key.starts_with("type "))
         .map(|(key, normalized)| match own_text.get(key) {
-            Some(text) => {
-                let body = text.find('$').unwrap_or(text.len());
-                let (head, body) = text.split_at(body);
-                format!(
-                    "{}{};",
-                    crate::driver::postgres::unqualify(head, &managed),
-                    body.trim_end()
-                )
-            }
+            Some(text) => text.clone(),
             None => format!("{normalized};"),
         });
     emit(out, "Functions", functions);
@@ -840,45 +664,7 @@ fn postgres_ddl(
         schema.indexes.values().map(|d| format!("{d};")),
     );
 
-    let mut views = Vec::new();
-    let mut seen = BTreeSet::new();
-    for r in query(
-        db,
-        "SELECT c.relname::text, c.relkind::text, pg_get_viewdef(c.oid, true) \
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = current_schema() AND c.relkind IN ('v', 'm') ORDER BY c.oid",
-        "the views",
-    )? {
-        let name = cell(&r, 0);
-        if !schema.views.contains_key(&name) {
-            continue;
-        }
-        let kind = if cell(&r, 1) == "m" {
-            "MATERIALIZED VIEW"
-        } else {
-            "VIEW"
-        };
-        let body = cell(&r, 2);
-        views.push(format!(
-            "CREATE {kind} {} AS\n{};",
-            table_name(dialect, &name),
-            body.trim_end().trim_end_matches(';')
-        ));
-        seen.insert(name);
-    }
-    for (name, def) in &schema.views {
-        if seen.contains(name) {
-            continue;
-        }
-        let (kind, def) = match def.strip_prefix("MATERIALIZED VIEW AS ") {
-            Some(d) => ("MATERIALIZED VIEW", d),
-            None => ("VIEW", def.as_str()),
-        };
-        views.push(format!(
-            "CREATE {kind} {} AS {def};",
-            table_name(dialect, name)
-        ));
-    }
+    let views = postgres_views(db, schema)?.into_iter().map(|(_, v)| v);
     emit(out, "Views", views);
 
     if !rows.is_empty() {
@@ -911,231 +697,9 @@ fn postgres_ddl(
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------
-// Names
-
-/// Words that cannot stand as a bare name in one of the dialects: quoted, to be safe.
-const RESERVED: &[&str] = &[
-    "abort",
-    "action",
-    "add",
-    "after",
-    "all",
-    "alter",
-    "always",
-    "analyse",
-    "analyze",
-    "and",
-    "any",
-    "array",
-    "as",
-    "asc",
-    "asymmetric",
-    "attach",
-    "authorization",
-    "autoincrement",
-    "before",
-    "begin",
-    "between",
-    "binary",
-    "both",
-    "by",
-    "cascade",
-    "case",
-    "cast",
-    "check",
-    "collate",
-    "column",
-    "commit",
-    "concurrently",
-    "conflict",
-    "constraint",
-    "create",
-    "cross",
-    "current",
-    "current_date",
-    "current_role",
-    "current_time",
-    "current_timestamp",
-    "current_user",
-    "database",
-    "default",
-    "deferrable",
-    "deferred",
-    "delete",
-    "desc",
-    "detach",
-    "distinct",
-    "do",
-    "drop",
-    "each",
-    "else",
-    "end",
-    "escape",
-    "except",
-    "exclude",
-    "exclusive",
-    "exists",
-    "explain",
-    "fail",
-    "false",
-    "fetch",
-    "filter",
-    "first",
-    "following",
-    "for",
-    "foreign",
-    "freeze",
-    "from",
-    "full",
-    "generated",
-    "glob",
-    "grant",
-    "group",
-    "groups",
-    "having",
-    "if",
-    "ignore",
-    "ilike",
-    "immediate",
-    "in",
-    "index",
-    "indexed",
-    "initially",
-    "inner",
-    "insert",
-    "instead",
-    "intersect",
-    "into",
-    "is",
-    "isnull",
-    "join",
-    "last",
-    "lateral",
-    "leading",
-    "left",
-    "like",
-    "limit",
-    "localtime",
-    "localtimestamp",
-    "match",
-    "materialized",
-    "natural",
-    "no",
-    "not",
-    "nothing",
-    "notnull",
-    "null",
-    "nulls",
-    "of",
-    "offset",
-    "on",
-    "only",
-    "or",
-    "order",
-    "others",
-    "outer",
-    "over",
-    "overlaps",
-    "partition",
-    "placing",
-    "plan",
-    "pragma",
-    "preceding",
-    "primary",
-    "query",
-    "raise",
-    "range",
-    "recursive",
-    "references",
-    "regexp",
-    "reindex",
-    "release",
-    "rename",
-    "replace",
-    "restrict",
-    "returning",
-    "right",
-    "rollback",
-    "row",
-    "rows",
-    "savepoint",
-    "select",
-    "session_user",
-    "set",
-    "similar",
-    "some",
-    "symmetric",
-    "table",
-    "tablesample",
-    "temp",
-    "temporary",
-    "then",
-    "ties",
-    "to",
-    "trailing",
-    "transaction",
-    "trigger",
-    "true",
-    "unbounded",
-    "union",
-    "unique",
-    "update",
-    "user",
-    "using",
-    "vacuum",
-    "values",
-    "variadic",
-    "verbose",
-    "view",
-    "virtual",
-    "when",
-    "where",
-    "window",
-    "with",
-    "without",
-];
-
-/// A name as SQL: bare when it is a plain lower-case word, else double-quoted.
-fn ident(_dialect: Dialect, name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain && !RESERVED.contains(&name) {
-        name.to_string()
-    } else {
-        crate::driver::quote(name)
-    }
-}
-
-/// A table key of the snapshot as SQL: `name`, or `schema.name` for another schema's
-/// (PostgreSQL).
-fn table_name(dialect: Dialect, key: &str) -> String {
-    match (dialect, key.split_once('.')) {
-        (Dialect::Postgres, Some((space, name))) => {
-            format!("{}.{}", ident(dialect, space), ident(dialect, name))
-        }
-        _ => ident(dialect, key),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_quoted_only_where_they_must_be() {
-        assert_eq!(ident(Dialect::Sqlite, "users"), "users");
-        assert_eq!(ident(Dialect::Sqlite, "order"), "\"order\"");
-        assert_eq!(ident(Dialect::Postgres, "Users"), "\"Users\"");
-        assert_eq!(ident(Dialect::Postgres, "a b"), "\"a b\"");
-        assert_eq!(table_name(Dialect::Postgres, "tools.t"), "tools.t");
-        assert_eq!(table_name(Dialect::Sqlite, "t.x"), "\"t.x\"");
-    }
 
     #[test]
     fn postgres_numbers_and_booleans_lose_their_quotes() {
@@ -1146,15 +710,6 @@ mod tests {
         assert_eq!(bare("'false'", "boolean"), "FALSE");
         assert_eq!(bare("'12'", "text"), "'12'");
         assert_eq!(bare("NULL", "integer"), "NULL");
-    }
-
-    #[test]
-    fn a_foreign_key_names_its_table() {
-        assert_eq!(
-            references("FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE"),
-            Some("users".into())
-        );
-        assert_eq!(references("UNIQUE (a)"), None);
     }
 
     #[test]

@@ -83,6 +83,24 @@ Examples:
   ferry --migrations ./db new \"Add bot tags\"            revisions/0007_add_bot_tags/ (up.sql, down.sql)
   ferry --migrations ./db new \"Add bot tags\" --per-dialect
   ferry --migrations ./db new \"Index runs concurrently\" --no-transaction
+  ferry --migrations ./db new \"Add bot tags\" --autogenerate -d sqlite:dev.db
+                                                  up/down.sqlite.sql from what dev.db has and the head lacks
+  ferry --migrations ./db new \"Add bot tags\" --autogenerate -d sqlite:dev.db \\
+        --dialect-db postgres://u@localhost/app_dev     both dialects' files in one revision
+  ferry --migrations ./db new \"Add bot tags\" --autogenerate -d sqlite:dev.db --sql
+                                                  print the files, write nothing
+
+--autogenerate (like `alembic revision --autogenerate`): change a development database by hand
+(-d DEV), then let ferry write the revision. It builds the set's head in a scratch database
+beside DEV (as `verify` does), compares the schemas object by object (ferry's own tables and
+the legacy marker's left out), and writes up.<dialect>.sql, which turns the head's schema into
+DEV's, and down.<dialect>.sql, which turns it back. Review them before committing: `-- review:`
+lines mark dropped tables and columns, types that may not hold every value, columns that
+become NOT NULL, and a dropped column beside an added one of the same type (a possible rename,
+with the RENAME COLUMN to use instead). On SQLite a change ALTER TABLE cannot make is written
+as SQLite's table rebuild (rows copied). Without --dialect-db the other dialect's files are left
+to write (`ferry lint` refuses the set until they exist). Exit 1 and nothing written when DEV
+has the head's schema.
 
 The id is the next 4-digit sequence number, `_`, and the message's slug ([a-z0-9_], cut so
 the id fits alembic_version's 32 characters). The down revision is the set's single head; with
@@ -267,6 +285,15 @@ enum Command {
         /// Mark the revision `transaction = false` (e.g. CREATE INDEX CONCURRENTLY)
         #[arg(long)]
         no_transaction: bool,
+        /// Write the SQL from the difference between the head and the development database -d DEV
+        #[arg(long, conflicts_with = "per_dialect")]
+        autogenerate: bool,
+        /// With --autogenerate: a development database of the other dialect, for both dialects' files
+        #[arg(long, value_name = "URL", requires = "autogenerate")]
+        dialect_db: Option<String>,
+        /// With --autogenerate: print the files instead of writing them
+        #[arg(long, requires = "autogenerate")]
+        sql: bool,
     },
     /// Write a merge revision whose down revisions are all current heads (needs --migrations DIR)
     #[command(after_help = MERGE_HELP)]
@@ -637,8 +664,25 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         } => rehearse::run(cli, &set, &graph, target, accept_edited),
         Command::New {
             message,
+            autogenerate: true,
+            no_transaction,
+            dialect_db,
+            sql,
+            ..
+        } => new::autogenerate(
+            cli,
+            &set,
+            &graph,
+            message,
+            !*no_transaction,
+            dialect_db.as_deref(),
+            *sql,
+        ),
+        Command::New {
+            message,
             per_dialect,
             no_transaction,
+            ..
         } => new::new(&set, &graph, message, *per_dialect, !*no_transaction),
         Command::Merge { message } => new::merge(&set, &graph, message),
         Command::Status => {

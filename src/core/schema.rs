@@ -250,8 +250,9 @@ pub fn check_constraints(create_table: &str) -> Vec<String> {
     found
 }
 
-/// Where a string, a quoted identifier or a comment starting at `i` ends (just after it).
-fn skip_quoted_or_comment(bytes: &[u8], i: usize) -> Option<usize> {
+/// Where a string, a quoted identifier or a comment starting at `i` ends (just after it);
+/// `None` when none starts there.
+pub fn skip_quoted_or_comment(bytes: &[u8], i: usize) -> Option<usize> {
     let close = match (bytes[i], bytes.get(i + 1)) {
         (q @ (b'\'' | b'"' | b'`'), _) => q,
         (b'[', _) => b']',
