@@ -21,9 +21,7 @@ struct Shape {
 
 impl Shape {
     fn of(graph: &Graph, node: usize) -> Shape {
-        let children = (0..graph.len())
-            .filter(|&n| graph.downs(n).contains(&node))
-            .count();
+        let children = graph.children(node).len();
         Shape {
             head: children == 0,
             branchpoint: children > 1,
@@ -77,10 +75,9 @@ pub(super) fn history(
                 }
             ));
             if shape.branchpoint {
-                let children: Vec<&str> = (0..graph.len())
-                    .filter(|&n| graph.downs(n).contains(&node))
-                    .map(|n| graph.id(n))
-                    .collect();
+                let mut children: Vec<&str> =
+                    graph.children(node).iter().map(|&n| graph.id(n)).collect();
+                children.sort_unstable();
                 text.push_str(&format!("Branches into: {}\n", children.join(", ")));
             }
             if shape.mergepoint {

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::api::{Check, Migrator, Status, UpgradeReport};
 use crate::core::graph::Graph;
 use crate::core::plan::{self, Step};
-use crate::core::set::{Files, MigrationSet, Origin};
+use crate::core::set::{Files, MigrationSet, Need, Origin};
 use crate::core::state::State;
 use crate::driver::url::DatabaseUrl;
 use crate::driver::{self, OpenOptions};
@@ -501,11 +501,24 @@ fn run_to(cli: &Cli, console: &mut dyn Console) -> Result<u8> {
 }
 
 /// Loads the migration set: `--migrations DIR`, fully verified, or the compiled-in one,
-/// which build.rs already verified.
+/// which build.rs already verified. `heads` and `history` (without `--verbose` or `--audit`)
+/// read a directory's revision graph only: they neither touch a database nor show SQL.
 fn load_set(cli: &Cli) -> Result<MigrationSet> {
     match &cli.migrations {
         Some(dir) => {
-            let set = MigrationSet::load(Files::from_dir(dir)?, Origin::Dir(dir.clone()))?;
+            let need = match cli.command {
+                Command::Heads
+                | Command::History {
+                    audit: false,
+                    verbose: false,
+                } => Need::Graph,
+                _ => Need::All,
+            };
+            let set = MigrationSet::load_for(
+                Files::read(dir, need)?,
+                Origin::Dir(dir.clone()),
+                need,
+            )?;
             // `lint` verifies (or, with --freeze, writes) the freeze itself.
             if !matches!(cli.command, Command::Lint { .. }) {
                 set.verify_freeze()?;
@@ -513,10 +526,7 @@ fn load_set(cli: &Cli) -> Result<MigrationSet> {
             }
             Ok(set)
         }
-        None => Ok(MigrationSet::load(
-            Files::from_static(crate::embedded::FILES),
-            Origin::Embedded,
-        )?),
+        None => Ok(MigrationSet::compiled(crate::embedded::SET)?),
     }
 }
 

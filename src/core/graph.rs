@@ -148,6 +148,11 @@ impl Graph {
         &self.downs[node]
     }
 
+    /// The nodes whose down revisions include `node`.
+    pub fn children(&self, node: usize) -> &[usize] {
+        &self.children[node]
+    }
+
     /// Topological order: every revision after the ones it descends from.
     pub fn order(&self) -> &[usize] {
         &self.order
