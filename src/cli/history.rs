@@ -60,8 +60,12 @@ pub(super) fn history(
         let revision = set.revision(id);
         let message = revision.map_or(BASELINE_MESSAGE, |r| r.message.as_str());
         let shape = Shape::of(graph, node);
-        let mut entry =
-            json!({"revision": id, "down": downs, "message": message, "head": shape.head});
+        // The JSON entry only when it is printed: a large set's history is long.
+        let mut entry = if cli.json {
+            json!({"revision": id, "down": downs, "message": message, "head": shape.head})
+        } else {
+            Value::Null
+        };
         if verbose {
             let transaction = revision.is_none_or(|r| r.transaction);
             let files = files(set, id);
@@ -120,14 +124,19 @@ pub(super) fn history(
             let head = if shape.head { " (head)" } else { "" };
             text.push_str(&format!("{arrow} -> {id}{head}, {message}\n"));
         }
-        entries.push(entry);
+        if cli.json {
+            entries.push(entry);
+        }
     }
     text.push_str(&format!(
         "legacy 1..{} (frozen) -> {}\n",
         set.cap(),
         set.baseline_id()
     ));
-    let mut out = Output::ok(text, json!({"revisions": entries, "legacy_cap": set.cap()}));
+    let mut object = serde_json::Map::new();
+    object.insert("revisions".into(), Value::Array(entries)); // moved, not serialized again
+    object.insert("legacy_cap".into(), json!(set.cap()));
+    let mut out = Output::ok(text, Value::Object(object));
     if audit {
         let url = super::database_url(cli, None)?;
         let mut db = super::open(cli, &url, false)?;
