@@ -652,17 +652,20 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         } => new::new(&set, &graph, message, *per_dialect, !*no_transaction),
         Command::Merge { message } => new::merge(&set, &graph, message),
         Command::Status => {
-            let status = migrator(cli, &set)?.status()?;
+            let mut migrator = migrator(cli, set, &graph)?;
+            let status = migrator.status()?;
+            let set = migrator.migration_set();
             let state = status.state.clone();
-            let mut out = self::status(&set, &graph, status)?;
-            handoff::annotate(cli, &set, &state, &mut out);
+            let mut out = self::status(set, &graph, status)?;
+            handoff::annotate(cli, set, &state, &mut out);
             Ok(out)
         }
         Command::Check => {
-            let check = migrator(cli, &set)?.check()?;
+            let mut migrator = migrator(cli, set, &graph)?;
+            let check = migrator.check()?;
             let state = check.state.clone();
             let mut out = self::check(check);
-            handoff::annotate(cli, &set, &state, &mut out);
+            handoff::annotate(cli, migrator.migration_set(), &state, &mut out);
             Ok(out)
         }
         Command::Plan { target, .. } => {
@@ -695,7 +698,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
                 assume_revision.as_deref(),
                 *force,
             )?;
-            let mut migrator = migrator(cli, &set)?;
+            let mut migrator = migrator(cli, set, &graph)?;
             for rev in accept_edited {
                 migrator = migrator.accept_edited(rev.clone());
             }
@@ -708,7 +711,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             };
             Ok(upgraded(report))
         }
-        Command::Verify => verify::verify(migrator(cli, &set)?),
+        Command::Verify => verify::verify(migrator(cli, set, &graph)?),
         Command::Downgrade {
             target,
             accept_edited,
@@ -773,10 +776,10 @@ fn backup_policy(cli: &Cli) -> BackupPolicy {
 }
 
 /// The [`Migrator`] of `status`, `upgrade`, `check` and `verify`, set up from the options.
-fn migrator(cli: &Cli, set: &MigrationSet) -> Result<Migrator> {
+fn migrator(cli: &Cli, set: MigrationSet, graph: &Graph) -> Result<Migrator> {
     // The options' own checks and messages.
     scratch_site(cli, &database_url(cli, None)?)?;
-    let mut migrator = Migrator::new(set.clone())
+    let mut migrator = Migrator::new(set)
         .database(&database_text(cli, None)?)
         .lock_timeout(Duration::from_secs(cli.lock_timeout))
         .backup(backup_policy(cli))
@@ -789,6 +792,7 @@ fn migrator(cli: &Cli, set: &MigrationSet) -> Result<Migrator> {
     }
     migrator.handoff_stdout_to_stderr = cli.json;
     migrator.handoff_announce = !cli.json && !cli.quiet;
+    migrator.graph = Some(graph.clone());
     Ok(migrator)
 }
 
