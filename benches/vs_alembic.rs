@@ -212,7 +212,9 @@ impl Project {
 
     fn alembic(&self, bin: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin);
-        cmd.arg("-c").arg(self.alembic.join("alembic.ini")).args(args);
+        cmd.arg("-c")
+            .arg(self.alembic.join("alembic.ini"))
+            .args(args);
         cmd
     }
 

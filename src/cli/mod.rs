@@ -514,11 +514,8 @@ fn load_set(cli: &Cli) -> Result<MigrationSet> {
                 } => Need::Graph,
                 _ => Need::All,
             };
-            let set = MigrationSet::load_for(
-                Files::read(dir, need)?,
-                Origin::Dir(dir.clone()),
-                need,
-            )?;
+            let set =
+                MigrationSet::load_for(Files::read(dir, need)?, Origin::Dir(dir.clone()), need)?;
             // `lint` verifies (or, with --freeze, writes) the freeze itself.
             if !matches!(cli.command, Command::Lint { .. }) {
                 set.verify_freeze()?;

@@ -452,14 +452,33 @@ impl Files {
                         } else if superseding.contains(&name) {
                             walk(&path, &rel, &mut paths)?;
                         } else {
-                            tomls.push((format!("{rel}/revision.toml"), path.join("revision.toml")));
+                            tomls
+                                .push((format!("{rel}/revision.toml"), path.join("revision.toml")));
                         }
                     }
                 }
             }
         }
         files.extend(read_all(&paths, false)?);
-        files.extend(read_all(&tomls, true)?);
+        let read = read_all(&tomls, true)?;
+        if read.len() < tomls.len() {
+            // The loader would name it; it never sees the directory here, so name it now.
+            let found: BTreeSet<&str> = read.iter().map(|(rel, _)| rel.as_str()).collect();
+            if let Some((rel, _)) = tomls.iter().find(|(rel, _)| !found.contains(rel.as_str())) {
+                let id = rel
+                    .trim_start_matches("revisions/")
+                    .trim_end_matches("/revision.toml");
+                check_revision_id(id).map_err(|message| SetError::Revision {
+                    id: id.to_string(),
+                    message,
+                })?;
+                return Err(SetError::Revision {
+                    id: id.to_string(),
+                    message: "revision.toml is missing".into(),
+                });
+            }
+        }
+        files.extend(read);
         Ok(Files(files))
     }
 
@@ -513,10 +532,7 @@ fn read_text(path: &Path, buf: &mut Vec<u8>) -> Result<Text, SetError> {
 
 /// Reads the files `(rel, path)`, on a few threads when there are many (a large set's time
 /// goes into the system calls, which run in parallel). `optional`: a missing file is left out.
-fn read_all(
-    paths: &[(String, PathBuf)],
-    optional: bool,
-) -> Result<Vec<(String, Text)>, SetError> {
+fn read_all(paths: &[(String, PathBuf)], optional: bool) -> Result<Vec<(String, Text)>, SetError> {
     let read = |chunk: &[(String, PathBuf)]| -> Result<Vec<(String, Text)>, SetError> {
         let mut buf = Vec::new();
         let mut out = Vec::with_capacity(chunk.len());
@@ -692,7 +708,9 @@ impl MigrationSet {
                 else {
                     return Err(layout_err(
                         &up.dir,
-                        format!("the embedded set names file {index}, which it does not have; build it again"),
+                        format!(
+                            "the embedded set names file {index}, which it does not have; build it again"
+                        ),
                     ));
                 };
                 *claim = true;
@@ -866,8 +884,7 @@ impl MigrationSet {
                 id: rev.id.clone(),
                 message,
             })?;
-            if rev.up.is_empty()
-                && (need == Need::All || superseded.values().any(|s| *s == rev.id))
+            if rev.up.is_empty() && (need == Need::All || superseded.values().any(|s| *s == rev.id))
             {
                 return Err(SetError::Revision {
                     id: rev.id.clone(),
