@@ -66,20 +66,41 @@ pub use core::set::MigrationSet;
 /// ```
 #[macro_export]
 macro_rules! include_migrations {
-    () => {
-        $crate::MigrationSet::embedded(include!(concat!(env!("OUT_DIR"), "/ferry_migrations.rs")))
-    };
+    () => {{
+        const SET: (&[(&str, &str)], &[$crate::core::set::EmbeddedRevision]) =
+            include!(concat!(env!("OUT_DIR"), "/ferry_migrations.rs"));
+        $crate::MigrationSet::compiled($crate::core::set::Embedded {
+            files: SET.0,
+            revisions: SET.1,
+        })
+        .unwrap_or_else(|e| {
+            panic!("the embedded migration set does not load (the build checked it): {e}")
+        })
+    }};
 }
 
 /// The reference migration set compiled into ferry itself (with its `[test]` data).
 pub fn reference_set() -> MigrationSet {
-    MigrationSet::embedded(embedded::FILES)
+    MigrationSet::compiled(embedded::SET).unwrap_or_else(|e| {
+        panic!("the compiled-in migration set does not load (the build checked it): {e}")
+    })
 }
 
 /// The reference migration set compiled into the binary by build.rs.
 pub mod embedded {
+    use crate::core::set::{Embedded, EmbeddedRevision};
+
+    const GENERATED: (&[(&str, &str)], &[EmbeddedRevision]) =
+        include!(concat!(env!("OUT_DIR"), "/ferry_migrations.rs"));
+
     /// The compiled-in set: (path relative to the set root, contents), `[test]` data included.
-    pub static FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/ferry_migrations.rs"));
+    pub static FILES: &[(&str, &str)] = GENERATED.0;
+
+    /// The compiled-in set as the build embedded it: its files, and its revisions parsed.
+    pub const SET: Embedded = Embedded {
+        files: GENERATED.0,
+        revisions: GENERATED.1,
+    };
 }
 
 #[cfg(feature = "drivers")]

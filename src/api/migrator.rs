@@ -67,6 +67,8 @@ pub struct Migrator {
     pub(crate) handoff_stdout_to_stderr: bool,
     /// With a `[handoff]`: say on stderr that the hand-off starts.
     pub(crate) handoff_announce: bool,
+    /// The set's graph, built once (the set cannot change inside a `Migrator`).
+    pub(crate) graph: Option<Graph>,
 }
 
 impl std::fmt::Debug for Migrator {
@@ -208,6 +210,7 @@ impl Migrator {
             assume: None,
             handoff_stdout_to_stderr: false,
             handoff_announce: false,
+            graph: None,
         }
     }
 
@@ -287,11 +290,21 @@ impl Migrator {
         &self.set
     }
 
+    /// The set's graph: built on first use, then kept.
+    fn graph(&mut self) -> Result<Graph> {
+        if let Some(graph) = &self.graph {
+            return Ok(graph.clone());
+        }
+        let graph = Graph::new(&self.set)?;
+        self.graph = Some(graph.clone());
+        Ok(graph)
+    }
+
     /// Where the database stands and what `upgrade` would do. Writes nothing; a missing
     /// SQLite file is reported `empty`, not created.
     pub fn status(&mut self) -> Result<Status> {
         let url = self.url()?;
-        let graph = Graph::new(&self.set)?;
+        let graph = self.graph()?;
         let site = self.site(&url)?;
         let mut db = self.open(&url, false)?;
         let mut runner = Runner::new(&self.set, &graph, db.as_mut());
@@ -355,7 +368,7 @@ impl Migrator {
     /// error ([`Error::Refused`], exit code 3).
     pub fn check(&mut self) -> Result<Check> {
         let url = self.url()?;
-        let graph = Graph::new(&self.set)?;
+        let graph = self.graph()?;
         let mut db = self.open(&url, false)?;
         let (state, _) = Runner::new(&self.set, &graph, db.as_mut()).inspect()?;
         let plan = plan::upgrade(&self.set, &graph, &state, "heads")?;
@@ -384,7 +397,7 @@ impl Migrator {
     pub(crate) fn verify_or_identify(&mut self) -> Result<Verified> {
         let url = self.url()?;
         let site = self.site(&url)?;
-        let graph = Graph::new(&self.set)?;
+        let graph = self.graph()?;
         let set = &self.set;
         let mut db = self.open(&url, false)?;
         let (state, _) = Runner::new(set, &graph, db.as_mut()).inspect()?;
@@ -451,7 +464,7 @@ impl Migrator {
     }
 
     fn run_upgrade(&mut self, goal: Goal<'_>) -> Result<UpgradeReport> {
-        let graph = Graph::new(&self.set)?;
+        let graph = self.graph()?;
         // Everything that can be refused without the database is, before it is opened (or a
         // SQLite file created).
         if let Goal::Release(requirement) = goal {

@@ -14,9 +14,9 @@ pub use migrator::*;
 use crate::core::set::{self, Files, MigrationSet, Origin, SetError};
 
 impl MigrationSet {
-    /// The set a build script embedded ([`include_migrations!`](crate::include_migrations)
-    /// calls this): `files` are (path relative to the set root, contents), `[test]` data
-    /// included.
+    /// A set from its files: (path relative to the set root, contents), `[test]` data
+    /// included. [`include_migrations!`](crate::include_migrations) gives
+    /// [`MigrationSet::compiled`] what the build generated instead, with the revisions parsed.
     ///
     /// # Panics
     ///

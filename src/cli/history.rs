@@ -21,9 +21,7 @@ struct Shape {
 
 impl Shape {
     fn of(graph: &Graph, node: usize) -> Shape {
-        let children = (0..graph.len())
-            .filter(|&n| graph.downs(n).contains(&node))
-            .count();
+        let children = graph.children(node).len();
         Shape {
             head: children == 0,
             branchpoint: children > 1,
@@ -62,8 +60,12 @@ pub(super) fn history(
         let revision = set.revision(id);
         let message = revision.map_or(BASELINE_MESSAGE, |r| r.message.as_str());
         let shape = Shape::of(graph, node);
-        let mut entry =
-            json!({"revision": id, "down": downs, "message": message, "head": shape.head});
+        // The JSON entry only when it is printed: a large set's history is long.
+        let mut entry = if cli.json {
+            json!({"revision": id, "down": downs, "message": message, "head": shape.head})
+        } else {
+            Value::Null
+        };
         if verbose {
             let transaction = revision.is_none_or(|r| r.transaction);
             let files = files(set, id);
@@ -77,10 +79,9 @@ pub(super) fn history(
                 }
             ));
             if shape.branchpoint {
-                let children: Vec<&str> = (0..graph.len())
-                    .filter(|&n| graph.downs(n).contains(&node))
-                    .map(|n| graph.id(n))
-                    .collect();
+                let mut children: Vec<&str> =
+                    graph.children(node).iter().map(|&n| graph.id(n)).collect();
+                children.sort_unstable();
                 text.push_str(&format!("Branches into: {}\n", children.join(", ")));
             }
             if shape.mergepoint {
@@ -123,14 +124,19 @@ pub(super) fn history(
             let head = if shape.head { " (head)" } else { "" };
             text.push_str(&format!("{arrow} -> {id}{head}, {message}\n"));
         }
-        entries.push(entry);
+        if cli.json {
+            entries.push(entry);
+        }
     }
     text.push_str(&format!(
         "legacy 1..{} (frozen) -> {}\n",
         set.cap(),
         set.baseline_id()
     ));
-    let mut out = Output::ok(text, json!({"revisions": entries, "legacy_cap": set.cap()}));
+    let mut object = serde_json::Map::new();
+    object.insert("revisions".into(), Value::Array(entries)); // moved, not serialized again
+    object.insert("legacy_cap".into(), json!(set.cap()));
+    let mut out = Output::ok(text, Value::Object(object));
     if audit {
         let url = super::database_url(cli, None)?;
         let mut db = super::open(cli, &url, false)?;

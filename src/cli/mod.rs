@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::api::{Check, Migrator, Status, UpgradeReport};
 use crate::core::graph::Graph;
 use crate::core::plan::{self, Step};
-use crate::core::set::{Files, MigrationSet, Origin};
+use crate::core::set::{Files, MigrationSet, Need, Origin};
 use crate::core::state::State;
 use crate::driver::url::DatabaseUrl;
 use crate::driver::{self, OpenOptions};
@@ -528,11 +528,21 @@ fn run_to(cli: &Cli, console: &mut dyn Console) -> Result<u8> {
 }
 
 /// Loads the migration set: `--migrations DIR`, fully verified, or the compiled-in one,
-/// which build.rs already verified.
+/// which build.rs already verified. `heads` and `history` (without `--verbose` or `--audit`)
+/// read a directory's revision graph only: they neither touch a database nor show SQL.
 fn load_set(cli: &Cli) -> Result<MigrationSet> {
     match &cli.migrations {
         Some(dir) => {
-            let set = MigrationSet::load(Files::from_dir(dir)?, Origin::Dir(dir.clone()))?;
+            let need = match cli.command {
+                Command::Heads
+                | Command::History {
+                    audit: false,
+                    verbose: false,
+                } => Need::Graph,
+                _ => Need::All,
+            };
+            let set =
+                MigrationSet::load_for(Files::read(dir, need)?, Origin::Dir(dir.clone()), need)?;
             // `lint` verifies (or, with --freeze, writes) the freeze itself.
             if !matches!(cli.command, Command::Lint { .. }) {
                 set.verify_freeze()?;
@@ -540,10 +550,7 @@ fn load_set(cli: &Cli) -> Result<MigrationSet> {
             }
             Ok(set)
         }
-        None => Ok(MigrationSet::load(
-            Files::from_static(crate::embedded::FILES),
-            Origin::Embedded,
-        )?),
+        None => Ok(MigrationSet::compiled(crate::embedded::SET)?),
     }
 }
 
@@ -686,17 +693,20 @@ fn dispatch(cli: &Cli) -> Result<Output> {
         } => new::new(&set, &graph, message, *per_dialect, !*no_transaction),
         Command::Merge { message } => new::merge(&set, &graph, message),
         Command::Status => {
-            let status = migrator(cli, &set)?.status()?;
+            let mut migrator = migrator(cli, set, &graph)?;
+            let status = migrator.status()?;
+            let set = migrator.migration_set();
             let state = status.state.clone();
-            let mut out = self::status(&set, &graph, status)?;
-            handoff::annotate(cli, &set, &state, &mut out);
+            let mut out = self::status(set, &graph, status)?;
+            handoff::annotate(cli, set, &state, &mut out);
             Ok(out)
         }
         Command::Check => {
-            let check = migrator(cli, &set)?.check()?;
+            let mut migrator = migrator(cli, set, &graph)?;
+            let check = migrator.check()?;
             let state = check.state.clone();
             let mut out = self::check(check);
-            handoff::annotate(cli, &set, &state, &mut out);
+            handoff::annotate(cli, migrator.migration_set(), &state, &mut out);
             Ok(out)
         }
         Command::Plan { target, .. } => {
@@ -729,7 +739,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
                 assume_revision.as_deref(),
                 *force,
             )?;
-            let mut migrator = migrator(cli, &set)?;
+            let mut migrator = migrator(cli, set, &graph)?;
             for rev in accept_edited {
                 migrator = migrator.accept_edited(rev.clone());
             }
@@ -742,7 +752,7 @@ fn dispatch(cli: &Cli) -> Result<Output> {
             };
             Ok(upgraded(report))
         }
-        Command::Verify => verify::verify(migrator(cli, &set)?),
+        Command::Verify => verify::verify(migrator(cli, set, &graph)?),
         Command::Downgrade {
             target,
             accept_edited,
@@ -807,10 +817,10 @@ fn backup_policy(cli: &Cli) -> BackupPolicy {
 }
 
 /// The [`Migrator`] of `status`, `upgrade`, `check` and `verify`, set up from the options.
-fn migrator(cli: &Cli, set: &MigrationSet) -> Result<Migrator> {
+fn migrator(cli: &Cli, set: MigrationSet, graph: &Graph) -> Result<Migrator> {
     // The options' own checks and messages.
     scratch_site(cli, &database_url(cli, None)?)?;
-    let mut migrator = Migrator::new(set.clone())
+    let mut migrator = Migrator::new(set)
         .database(&database_text(cli, None)?)
         .lock_timeout(Duration::from_secs(cli.lock_timeout))
         .backup(backup_policy(cli))
@@ -823,6 +833,7 @@ fn migrator(cli: &Cli, set: &MigrationSet) -> Result<Migrator> {
     }
     migrator.handoff_stdout_to_stderr = cli.json;
     migrator.handoff_announce = !cli.json && !cli.quiet;
+    migrator.graph = Some(graph.clone());
     Ok(migrator)
 }
 

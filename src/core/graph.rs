@@ -2,18 +2,89 @@
 //!
 //! Pure, and shared with build.rs. Node 0 is the baseline; node `i ≥ 1` is `set.revisions[i-1]`.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use super::set::{MigrationSet, SetError};
 
 #[derive(Debug, Clone)]
 pub struct Graph {
-    ids: Vec<String>,
-    index: HashMap<String, usize>,
-    downs: Vec<Vec<usize>>,
-    children: Vec<Vec<usize>>,
+    ids: Ids,
+    /// Every node, sorted by id: [`Graph::node`] searches it.
+    by_id: Vec<usize>,
+    downs: Lists,
+    children: Lists,
     /// Topological order (every node after its downs), ties broken by id.
     order: Vec<usize>,
+}
+
+/// The ids of the nodes in one buffer (a large set's graph is built on every run).
+#[derive(Debug, Clone, Default)]
+struct Ids {
+    text: String,
+    /// Where id `n` ends in `text` (it starts where id `n - 1` ends).
+    ends: Vec<usize>,
+}
+
+impl Ids {
+    fn push(&mut self, id: &str) {
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+impl std::ops::Index<usize> for Ids {
+    type Output = str;
+
+    fn index(&self, n: usize) -> &str {
+        let start = if n == 0 { 0 } else { self.ends[n - 1] };
+        &self.text[start..self.ends[n]]
+    }
+}
+
+/// A list of nodes per node, in one buffer.
+#[derive(Debug, Clone, Default)]
+struct Lists {
+    items: Vec<usize>,
+    /// Where list `n` ends in `items`.
+    ends: Vec<usize>,
+}
+
+impl Lists {
+    /// From (node, item) pairs, in the order given for each node.
+    fn from_pairs(nodes: usize, pairs: &[(usize, usize)]) -> Lists {
+        let mut ends = vec![0; nodes];
+        for &(n, _) in pairs {
+            ends[n] += 1;
+        }
+        let mut total = 0;
+        for end in &mut ends {
+            total += *end;
+            *end = total;
+        }
+        let mut next: Vec<usize> = (0..nodes)
+            .map(|n| if n == 0 { 0 } else { ends[n - 1] })
+            .collect();
+        let mut items = vec![0; pairs.len()];
+        for &(n, item) in pairs {
+            items[next[n]] = item;
+            next[n] += 1;
+        }
+        Lists { items, ends }
+    }
+}
+
+impl std::ops::Index<usize> for Lists {
+    type Output = [usize];
+
+    fn index(&self, n: usize) -> &[usize] {
+        let start = if n == 0 { 0 } else { self.ends[n - 1] };
+        &self.items[start..self.ends[n]]
+    }
 }
 
 /// A target that cannot be resolved.
@@ -36,11 +107,27 @@ impl Graph {
     /// the baseline, no revision lacks a down, no cycles.
     pub fn new(set: &MigrationSet) -> Result<Graph, SetError> {
         let baseline = set.baseline_id();
-        let mut ids = vec![baseline.to_string()];
-        ids.extend(set.revisions.iter().map(|r| r.id.clone()));
-        let index: HashMap<String, usize> = ids.iter().cloned().zip(0..).collect();
-        let mut downs = vec![Vec::new()];
-        let mut children = vec![Vec::new(); ids.len()];
+        let mut ids = Ids {
+            text: String::with_capacity(
+                baseline.len() + set.revisions.iter().map(|r| r.id.len()).sum::<usize>(),
+            ),
+            ends: Vec::with_capacity(set.revisions.len() + 1),
+        };
+        ids.push(baseline);
+        for rev in &set.revisions {
+            ids.push(&rev.id);
+        }
+        // The revisions come sorted by id, so this sort only confirms it.
+        let mut by_id: Vec<usize> = (0..ids.len()).collect();
+        by_id.sort_by(|a, b| ids[*a].cmp(&ids[*b]));
+        let find = |id: &str| {
+            by_id
+                .binary_search_by(|&n| ids[n].cmp(id))
+                .ok()
+                .map(|i| by_id[i])
+        };
+        // (node, down) pairs, each node's downs in the order written, once each.
+        let mut edges: Vec<(usize, usize)> = Vec::with_capacity(set.revisions.len());
         let mut roots = Vec::new();
         for (i, rev) in set.revisions.iter().enumerate() {
             let node = i + 1;
@@ -52,9 +139,9 @@ impl Graph {
                     ),
                 });
             }
-            let mut mine = Vec::new();
+            let first = edges.len();
             for down in &rev.down_revisions {
-                let d = *index.get(down).ok_or_else(|| SetError::Revision {
+                let d = find(down).ok_or_else(|| SetError::Revision {
                     id: rev.id.clone(),
                     message: format!("its down revision {down:?} does not exist"),
                 })?;
@@ -64,16 +151,18 @@ impl Graph {
                         message: "is its own down revision".into(),
                     });
                 }
-                if !mine.contains(&d) {
+                if !edges[first..].iter().any(|&(_, e)| e == d) {
                     if d == 0 {
                         roots.push(rev.id.clone());
                     }
-                    mine.push(d);
-                    children[d].push(node);
+                    edges.push((node, d));
                 }
             }
-            downs.push(mine);
         }
+        let downs = Lists::from_pairs(ids.len(), &edges);
+        // Each node's children in node order (the edges come by node).
+        let reversed: Vec<(usize, usize)> = edges.iter().map(|&(n, d)| (d, n)).collect();
+        let children = Lists::from_pairs(ids.len(), &reversed);
         if roots.len() > 1 {
             return Err(SetError::Revision {
                 id: roots.join(", "),
@@ -83,27 +172,32 @@ impl Graph {
             });
         }
         // Kahn's algorithm; what is left over sits on a cycle.
-        let mut pending: Vec<usize> = downs.iter().map(Vec::len).collect();
-        let mut ready = vec![0usize];
+        let mut pending: Vec<usize> = (0..ids.len()).map(|n| downs[n].len()).collect();
+        // The ready nodes by the rank of their id, so the smallest id is taken first.
+        let mut rank = vec![0; ids.len()];
+        for (r, &n) in by_id.iter().enumerate() {
+            rank[n] = r;
+        }
+        let mut ready = BinaryHeap::from([Reverse(rank[0])]);
         let mut order = Vec::with_capacity(ids.len());
-        while let Some(n) = ready.pop() {
+        while let Some(Reverse(r)) = ready.pop() {
+            let n = by_id[r];
             order.push(n);
-            let mut next = Vec::new();
             for &c in &children[n] {
                 pending[c] -= 1;
                 if pending[c] == 0 {
-                    next.push(c);
+                    ready.push(Reverse(rank[c]));
                 }
             }
-            // Pop the smallest id first.
-            next.sort_by(|a, b| ids[*b].cmp(&ids[*a]));
-            ready.extend(next);
-            ready.sort_by(|a, b| ids[*b].cmp(&ids[*a]));
         }
         if order.len() != ids.len() {
+            let mut placed = vec![false; ids.len()];
+            for &n in &order {
+                placed[n] = true;
+            }
             let stuck: Vec<&str> = (0..ids.len())
-                .filter(|n| !order.contains(n))
-                .map(|n| ids[n].as_str())
+                .filter(|&n| !placed[n])
+                .map(|n| &ids[n])
                 .collect();
             return Err(SetError::Revision {
                 id: stuck.join(", "),
@@ -112,7 +206,7 @@ impl Graph {
         }
         Ok(Graph {
             ids,
-            index,
+            by_id,
             downs,
             children,
             order,
@@ -124,7 +218,10 @@ impl Graph {
     }
 
     pub fn node(&self, id: &str) -> Option<usize> {
-        self.index.get(id).copied()
+        self.by_id
+            .binary_search_by(|&n| self.ids[n].cmp(id))
+            .ok()
+            .map(|i| self.by_id[i])
     }
 
     pub fn len(&self) -> usize {
@@ -146,6 +243,11 @@ impl Graph {
 
     pub fn downs(&self, node: usize) -> &[usize] {
         &self.downs[node]
+    }
+
+    /// The nodes whose down revisions include `node`.
+    pub fn children(&self, node: usize) -> &[usize] {
+        &self.children[node]
     }
 
     /// Topological order: every revision after the ones it descends from.
@@ -187,7 +289,7 @@ impl Graph {
         if let Some(&t) = target.iter().find(|&&t| !have[t]) {
             return Err(TargetError::Invalid(format!(
                 "{} is not below the current revision; downgrade goes only down (use upgrade)",
-                self.ids[t]
+                &self.ids[t]
             )));
         }
         let keep = self.ancestors(target);
@@ -253,7 +355,7 @@ impl Graph {
     pub fn names(&self, nodes: &[usize]) -> String {
         nodes
             .iter()
-            .map(|&n| self.ids[n].as_str())
+            .map(|&n| &self.ids[n])
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -280,7 +382,7 @@ impl Graph {
                         )));
                     }
                     many => {
-                        let example = self.ids[many[0]].as_str();
+                        let example = &self.ids[many[0]];
                         return Err(TargetError::Invalid(format!(
                             "{spec} is ambiguous with several current heads ({}); name the branch, e.g. {example}{spec}",
                             self.names(many)
@@ -327,24 +429,24 @@ impl Graph {
             } else {
                 &self.downs[node]
             };
-            node = match next.as_slice() {
+            node = match next {
                 [one] => *one,
                 [] if up => {
                     return Err(TargetError::Invalid(format!(
                         "{spec} goes past the head {}",
-                        self.ids[node]
+                        &self.ids[node]
                     )));
                 }
                 [] => {
                     return Err(TargetError::Invalid(format!(
                         "{spec} goes below the baseline {}; ferry never downgrades below it",
-                        self.ids[0]
+                        &self.ids[0]
                     )));
                 }
                 many if up => {
                     return Err(TargetError::Invalid(format!(
                         "{spec} is ambiguous at {}: it branches to {}; name the revision",
-                        self.ids[node],
+                        &self.ids[node],
                         self.names(many)
                     )));
                 }
@@ -352,7 +454,7 @@ impl Graph {
                 many => {
                     return Err(TargetError::Invalid(format!(
                         "{spec} goes below the merge {} of {}; name the revision",
-                        self.ids[node],
+                        &self.ids[node],
                         self.names(many)
                     )));
                 }

@@ -355,32 +355,130 @@ pub struct MigrationSet {
     /// the set root (under a configured `[test]` directory) → contents. Empty for a set read
     /// from a directory at run time, whose test data is read from disk.
     pub test_files: BTreeMap<String, Text>,
+    /// What was read: [`Need::Graph`] leaves most revisions' SQL out.
+    need: Need,
 }
+
+/// A set as a build embedded it (what [`include_migrations!`](crate::include_migrations)
+/// gives [`MigrationSet::compiled`]): its files, and its revisions as the build parsed them
+/// from their revision.toml, so a run parses no TOML and sorts no paths for them.
+#[derive(Debug, Clone, Copy)]
+pub struct Embedded {
+    /// (path relative to the set root, contents), sorted by path, `[test]` data included.
+    pub files: &'static [(&'static str, &'static str)],
+    /// Sorted by id.
+    pub revisions: &'static [EmbeddedRevision],
+}
+
+/// One revision of an [`Embedded`] set, its revision.toml parsed by the build: (id, down
+/// revisions, message, transaction, the indexes in [`Embedded::files`] of every file of
+/// `revisions/<id>/`). A tuple, so that the generated code names no type.
+pub type EmbeddedRevision = (
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    bool,
+    &'static [u32],
+);
 
 /// The files of a set: path relative to the set root (`/`-separated) → contents.
 #[derive(Debug, Clone, Default)]
 pub struct Files(pub BTreeMap<String, Text>);
 
+/// What a command needs of a set read from a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Every file: what a command that touches a database or shows SQL reads, so that every
+    /// rule (guards, each revision's files) is checked before it runs.
+    All,
+    /// The revision graph: ferry.toml, legacy/ (its freeze is verified as always), baseline/,
+    /// each `revisions/<id>/revision.toml`, and the whole directory of a revision that
+    /// supersedes a legacy version (its guards are checked). The other revisions' SQL is left
+    /// unread: enough for `heads` and `history`.
+    Graph,
+}
+
 impl Files {
     /// The files a set consists of, read from a directory.
     pub fn from_dir(root: &Path) -> Result<Files, SetError> {
+        Files::read(root, Need::All)
+    }
+
+    /// The files of a set a command needs, read from a directory: each file is opened and
+    /// read once, directories are listed once, and nothing is stat'ed that the listing tells.
+    pub fn read(root: &Path, need: Need) -> Result<Files, SetError> {
         let mut files = BTreeMap::new();
+        let mut buf = Vec::with_capacity(64 * 1024);
         let toml = root.join("ferry.toml");
-        if !toml.is_file() {
-            return Err(SetError::Read {
-                path: toml.display().to_string(),
-                message:
-                    "no ferry.toml here; is this a migration set directory? (pass --migrations DIR)"
-                        .into(),
-            });
-        }
-        files.insert("ferry.toml".to_string(), read_text(&toml)?);
-        for top in ["legacy", "baseline", "revisions"] {
+        let config = match read_text(&toml, &mut buf) {
+            Ok(text) => text,
+            Err(_) if !toml.is_file() => {
+                return Err(SetError::Read {
+                    path: toml.display().to_string(),
+                    message:
+                        "no ferry.toml here; is this a migration set directory? (pass --migrations DIR)"
+                            .into(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        // Which revisions supersede a legacy version (read whole even for the graph); a
+        // ferry.toml that does not parse is reported by the loader.
+        let superseding: BTreeSet<String> = match need {
+            Need::All => BTreeSet::new(),
+            Need::Graph => toml::from_str::<Config>(&config)
+                .map(|c| c.legacy.superseded.into_values().collect())
+                .unwrap_or_default(),
+        };
+        files.insert("ferry.toml".to_string(), config);
+        let mut paths = Vec::new();
+        for top in ["legacy", "baseline"] {
             let dir = root.join(top);
             if dir.is_dir() {
-                walk(&dir, top, &mut files)?;
+                walk(&dir, top, &mut paths)?;
             }
         }
+        let revisions = root.join("revisions");
+        // The revision.toml files of a graph-only read: a missing one is named by the loader.
+        let mut tomls = Vec::new();
+        if revisions.is_dir() {
+            match need {
+                Need::All => walk(&revisions, "revisions", &mut paths)?,
+                Need::Graph => {
+                    for (name, path, is_dir) in list(&revisions)? {
+                        let rel = format!("revisions/{name}");
+                        if !is_dir {
+                            paths.push((rel, path));
+                        } else if superseding.contains(&name) {
+                            walk(&path, &rel, &mut paths)?;
+                        } else {
+                            tomls
+                                .push((format!("{rel}/revision.toml"), path.join("revision.toml")));
+                        }
+                    }
+                }
+            }
+        }
+        files.extend(read_all(&paths, false)?);
+        let read = read_all(&tomls, true)?;
+        if read.len() < tomls.len() {
+            // The loader would name it; it never sees the directory here, so name it now.
+            let found: BTreeSet<&str> = read.iter().map(|(rel, _)| rel.as_str()).collect();
+            if let Some((rel, _)) = tomls.iter().find(|(rel, _)| !found.contains(rel.as_str())) {
+                let id = rel
+                    .trim_start_matches("revisions/")
+                    .trim_end_matches("/revision.toml");
+                check_revision_id(id).map_err(|message| SetError::Revision {
+                    id: id.to_string(),
+                    message,
+                })?;
+                return Err(SetError::Revision {
+                    id: id.to_string(),
+                    message: "revision.toml is missing".into(),
+                });
+            }
+        }
+        files.extend(read);
         Ok(Files(files))
     }
 
@@ -400,36 +498,107 @@ impl Files {
     }
 }
 
-fn read_text(path: &Path) -> Result<Text, SetError> {
-    let bytes = std::fs::read(path).map_err(|e| SetError::Read {
+fn read_error(path: &Path, e: impl ToString) -> SetError {
+    SetError::Read {
         path: path.display().to_string(),
         message: e.to_string(),
-    })?;
-    String::from_utf8(bytes)
-        .map(Cow::Owned)
-        .map_err(|_| SetError::Read {
-            path: path.display().to_string(),
-            message: "not UTF-8 text".into(),
-        })
+    }
 }
 
-fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, Text>) -> Result<(), SetError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| SetError::Read {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    })?;
+/// A file's text: one open, reads into `buf` (reused from file to file) up to the end, and
+/// one allocation of the file's size.
+fn read_text(path: &Path, buf: &mut Vec<u8>) -> Result<Text, SetError> {
+    use std::io::Read as _;
+    // Not `File::read_to_end`, which asks for the size and position first (two more calls).
+    let mut file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
+    buf.clear();
+    let mut len = 0;
+    loop {
+        if buf.len() == len {
+            buf.resize(len.max(16 * 1024) * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(read_error(path, e)),
+        }
+    }
+    buf.truncate(len);
+    std::str::from_utf8(buf)
+        .map(|text| Cow::Owned(text.to_string()))
+        .map_err(|_| read_error(path, "not UTF-8 text"))
+}
+
+/// Reads the files `(rel, path)`, on a few threads when there are many (a large set's time
+/// goes into the system calls, which run in parallel). `optional`: a missing file is left out.
+fn read_all(paths: &[(String, PathBuf)], optional: bool) -> Result<Vec<(String, Text)>, SetError> {
+    let read = |chunk: &[(String, PathBuf)]| -> Result<Vec<(String, Text)>, SetError> {
+        let mut buf = Vec::new();
+        let mut out = Vec::with_capacity(chunk.len());
+        for (rel, path) in chunk {
+            match read_text(path, &mut buf) {
+                Ok(text) => out.push((rel.clone(), text)),
+                Err(_) if optional && !path.exists() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads < 2 || paths.len() < 512 {
+        return read(paths);
+    }
+    let chunks: Vec<Result<Vec<(String, Text)>, SetError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .chunks(paths.len().div_ceil(threads))
+            .map(|chunk| scope.spawn(move || read(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(SetError::Read {
+                        path: "the migration set".into(),
+                        message: "a reading thread panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(paths.len());
+    for chunk in chunks {
+        out.extend(chunk?);
+    }
+    Ok(out)
+}
+
+/// A directory's entries: (name, path, whether it is a directory). The listing's file type
+/// answers that without a stat, except for a symbolic link, which is followed.
+fn list(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, SetError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| read_error(dir, e))?;
+    let mut out = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| SetError::Read {
-            path: dir.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let entry = entry.map_err(|e| read_error(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
+        let is_dir = match entry.file_type() {
+            Ok(t) if !t.is_symlink() => t.is_dir(),
+            _ => path.is_dir(),
+        };
+        out.push((name, path, is_dir));
+    }
+    Ok(out)
+}
+
+/// Every file under `dir`: (path relative to the set root, path).
+fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> Result<(), SetError> {
+    for (name, path, is_dir) in list(dir)? {
         let rel_path = format!("{rel}/{name}");
-        if path.is_dir() {
+        if is_dir {
             walk(&path, &rel_path, out)?;
         } else {
-            out.insert(rel_path, read_text(&path)?);
+            out.push((rel_path, path));
         }
     }
     Ok(())
@@ -437,12 +606,17 @@ fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, Text>) -> Result<(), S
 
 /// `sha256:<hex>` of text with CRLF normalized to LF, so a checkout's line endings never matter.
 pub fn digest(text: &str) -> String {
-    let normalized = text.replace("\r\n", "\n");
-    let hash = Sha256::digest(normalized.as_bytes());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hash = if text.contains('\r') {
+        Sha256::digest(text.replace("\r\n", "\n").as_bytes())
+    } else {
+        Sha256::digest(text.as_bytes())
+    };
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256:");
     for byte in hash.iter() {
-        out.push_str(&format!("{byte:02x}"));
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     out
 }
@@ -501,6 +675,79 @@ impl MigrationSet {
     /// Parses and checks the structure of a set: config, legacy numbering, revision ids and
     /// graph, guards. The freeze is checked separately by [`MigrationSet::verify_freeze`].
     pub fn load(files: Files, origin: Origin) -> Result<MigrationSet, SetError> {
+        MigrationSet::load_for(files, origin, Need::All)
+    }
+
+    /// As [`MigrationSet::load`], from the files [`Files::read`] gave for `need`: with
+    /// [`Need::Graph`], a revision's SQL is expected only for a revision superseding a legacy
+    /// version, and the set says so ([`MigrationSet::has_sql`]).
+    pub fn load_for(files: Files, origin: Origin, need: Need) -> Result<MigrationSet, SetError> {
+        MigrationSet::assemble(files, Vec::new(), origin, need)
+    }
+
+    /// The set a build embedded ([`Embedded`]): its revisions as the build parsed them, its
+    /// other files through the loader, and the structural checks of [`MigrationSet::load`]
+    /// (ids, graph, superseding guards, releases) run again on what the build checked.
+    pub fn compiled(set: Embedded) -> Result<MigrationSet, SetError> {
+        let mut claimed = vec![false; set.files.len()];
+        let mut revisions = Vec::with_capacity(set.revisions.len());
+        for &(id, downs, message, transaction, indexes) in set.revisions {
+            let dir = format!("revisions/{id}");
+            let mut up = Sql {
+                dir: dir.clone(),
+                ..Sql::default()
+            };
+            let mut down = Sql {
+                dir,
+                ..Sql::default()
+            };
+            for &index in indexes {
+                let index = index as usize;
+                let (Some((path, text)), Some(claim)) =
+                    (set.files.get(index), claimed.get_mut(index))
+                else {
+                    return Err(layout_err(
+                        &up.dir,
+                        format!(
+                            "the embedded set names file {index}, which it does not have; build it again"
+                        ),
+                    ));
+                };
+                *claim = true;
+                let name = path.rsplit('/').next().unwrap_or(path);
+                match sql_file_kind(name) {
+                    Some(("up", d)) => put(&mut up, d, Cow::Borrowed(*text)),
+                    Some(("down", d)) => put(&mut down, d, Cow::Borrowed(*text)),
+                    _ => {} // revision.toml, parsed by the build
+                }
+            }
+            revisions.push(Revision {
+                id: id.to_string(),
+                down_revisions: downs.iter().map(|d| d.to_string()).collect(),
+                message: message.to_string(),
+                transaction,
+                up,
+                down,
+            });
+        }
+        let files = set
+            .files
+            .iter()
+            .zip(claimed)
+            .filter(|(_, claimed)| !claimed)
+            .map(|((path, text), _)| (path.to_string(), Cow::Borrowed(*text)))
+            .collect();
+        MigrationSet::assemble(Files(files), revisions, Origin::Embedded, Need::All)
+    }
+
+    /// Loads `files`; `parsed` are revisions whose revision.toml was parsed already (by the
+    /// build), checked here as those read from `files` are.
+    fn assemble(
+        files: Files,
+        parsed: Vec<Revision>,
+        origin: Origin,
+        need: Need,
+    ) -> Result<MigrationSet, SetError> {
         let Files(mut files) = files;
         let config_text = files
             .remove("ferry.toml")
@@ -599,28 +846,22 @@ impl MigrationSet {
             })?),
         };
 
-        let mut revisions = Vec::with_capacity(revision_dirs.len());
+        let mut revisions = Vec::with_capacity(revision_dirs.len() + parsed.len());
         for (id, (toml_text, up, down)) in revision_dirs {
+            let toml_text = toml_text.ok_or_else(|| SetError::Revision {
+                id: id.clone(),
+                message: "revision.toml is missing".into(),
+            });
             check_revision_id(&id).map_err(|message| SetError::Revision {
                 id: id.clone(),
                 message,
             })?;
-            let toml_text = toml_text.ok_or_else(|| SetError::Revision {
-                id: id.clone(),
-                message: "revision.toml is missing".into(),
-            })?;
-            let meta: RevisionToml = toml::from_str(&toml_text).map_err(|e| {
+            let meta: RevisionToml = toml::from_str(&toml_text?).map_err(|e| {
                 config_err(
                     &format!("revisions/{id}/revision.toml"),
                     e.to_string().trim_end().to_string(),
                 )
             })?;
-            if up.is_empty() {
-                return Err(SetError::Revision {
-                    id,
-                    message: "has no up.sql (or up.<dialect>.sql)".into(),
-                });
-            }
             let down_revisions = match meta.down {
                 Downs::One(d) => vec![d],
                 Downs::Many(v) => v,
@@ -634,6 +875,23 @@ impl MigrationSet {
                 down,
             });
         }
+        if !parsed.is_empty() {
+            revisions.extend(parsed);
+            revisions.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        for rev in &revisions {
+            check_revision_id(&rev.id).map_err(|message| SetError::Revision {
+                id: rev.id.clone(),
+                message,
+            })?;
+            if rev.up.is_empty() && (need == Need::All || superseded.values().any(|s| *s == rev.id))
+            {
+                return Err(SetError::Revision {
+                    id: rev.id.clone(),
+                    message: "has no up.sql (or up.<dialect>.sql)".into(),
+                });
+            }
+        }
 
         let set = MigrationSet {
             origin,
@@ -645,6 +903,7 @@ impl MigrationSet {
             frozen,
             legacy_files,
             test_files,
+            need,
         };
         set.check_revisions()?;
         Ok(set)
@@ -914,6 +1173,12 @@ impl MigrationSet {
             out.push_str(&format!("{key} = \"{}\"\n", digest(text)));
         }
         out
+    }
+
+    /// Whether every revision's SQL was read (a set loaded for [`Need::Graph`] has the SQL
+    /// of its superseding revisions only, and serves `heads` and `history`).
+    pub fn has_sql(&self) -> bool {
+        self.need == Need::All
     }
 
     pub fn revision(&self, id: &str) -> Option<&Revision> {
