@@ -60,6 +60,9 @@ pub struct Sqlite {
     /// written since the last commit: the schema diff at commit finds what the authorizer
     /// cannot name.
     baseline: Option<Reading>,
+    /// Each table's foreign keys, by lower-cased name, with the definition they were read
+    /// from.
+    foreign_key_cache: BTreeMap<String, (String, Vec<ForeignKey>)>,
     last_check: ForeignKeyCheck,
 }
 
@@ -181,6 +184,7 @@ impl Sqlite {
             touched,
             tracking,
             baseline: None,
+            foreign_key_cache: BTreeMap::new(),
             last_check: ForeignKeyCheck::NotRun,
         };
         sqlite.baseline = sqlite.table_definitions().ok();
@@ -200,42 +204,34 @@ impl Sqlite {
     }
 
     /// Each table's definition and root page, and each index's uniqueness, by lower-cased
-    /// name.
+    /// name: one scan of `sqlite_master`. SQLite stores an index's statement as
+    /// `CREATE UNIQUE INDEX …` or `CREATE INDEX …` whatever the spelling it was given; an index
+    /// without one is a constraint's (unique or primary key).
     fn table_definitions(&self) -> Result<Reading, DbError> {
-        let tables = self
-            .rows(
-                "SELECT name, sql, rootpage FROM main.sqlite_master WHERE type = 'table'",
-                &[],
-            )?
-            .iter()
-            .map(|r| {
+        let mut reading = Reading::default();
+        for r in self.rows(
+            "SELECT type, name, sql, rootpage FROM main.sqlite_master WHERE type IN ('table', 'index')",
+            &[],
+        )? {
+            let name = cell(&r, 1);
+            let sql = r.get(2).cloned().flatten();
+            if cell(&r, 0) == "table" {
                 let definition = Definition {
-                    sql: cell(r, 1),
-                    root: cell(r, 2).parse().unwrap_or(-1),
+                    name: name.clone(),
+                    sql: sql.unwrap_or_default(),
+                    root: cell(&r, 3).parse().unwrap_or(-1),
                 };
-                (cell(r, 0).to_ascii_lowercase(), definition)
-            })
-            .collect();
-        let indexes = self
-            .rows(
-                "SELECT i.name, i.\"unique\" FROM main.sqlite_master AS m, \
-                 pragma_index_list(m.name, 'main') AS i WHERE m.type = 'table'",
-                &[],
-            )?
-            .iter()
-            .map(|r| (cell(r, 0).to_ascii_lowercase(), cell(r, 1) != "0"))
-            .collect();
-        Ok(Reading { tables, indexes })
+                reading.tables.insert(name.to_ascii_lowercase(), definition);
+            } else {
+                let unique = sql.is_none_or(|sql| sql.starts_with("CREATE UNIQUE INDEX"));
+                reading.indexes.insert(name.to_ascii_lowercase(), unique);
+            }
+        }
+        Ok(reading)
     }
 
-    /// Forgets what was written and reads the schema the next step starts from.
-    fn reset_touched(&mut self) {
-        self.touched().reset();
-        self.baseline = self.table_definitions().ok();
-    }
-
-    /// Which foreign-key check this commit needs.
-    fn commit_check_plan(&self) -> Result<ForeignKeyCheck, DbError> {
+    /// Which foreign-key check this commit needs, the schema being `after`.
+    fn commit_check_plan(&mut self, after: &Reading) -> Result<ForeignKeyCheck, DbError> {
         if !self.tracking {
             return Ok(ForeignKeyCheck::Whole(
                 "the authorizer could not be set".into(),
@@ -251,51 +247,69 @@ impl Sqlite {
         if let Some(why) = whole {
             return Ok(ForeignKeyCheck::Whole(why));
         }
-        let Some(before) = &self.baseline else {
+        let Some(before) = self.baseline.take() else {
             return Ok(ForeignKeyCheck::Whole(
                 "the schema before the step could not be read".into(),
             ));
         };
-        let after = self.table_definitions()?;
-        if tables.is_empty() && touched::schema_changes(&before.tables, &after.tables).is_empty() {
-            return Ok(ForeignKeyCheck::Tables(Vec::new()));
-        }
-        let mut catalog = SqliteCatalog {
-            db: self,
-            foreign_keys: self.foreign_keys()?,
+        let plan = if tables.is_empty()
+            && touched::schema_changes(&before.tables, &after.tables).is_empty()
+        {
+            Ok(ForeignKeyCheck::Tables(Vec::new()))
+        } else {
+            self.foreign_keys(after).and_then(|foreign_keys| {
+                let mut catalog = SqliteCatalog {
+                    db: self,
+                    foreign_keys,
+                };
+                touched::tables_to_check(&tables, &before, after, &mut catalog)
+                    .map(ForeignKeyCheck::Tables)
+                    .map_err(DbError::new)
+            })
         };
-        touched::tables_to_check(&tables, before, &after, &mut catalog)
-            .map(ForeignKeyCheck::Tables)
-            .map_err(DbError::new)
+        self.baseline = Some(before);
+        plan
     }
 
-    /// Every table's foreign keys (tables without any left out), parents and columns
-    /// lower-cased.
-    fn foreign_keys(&self) -> Result<BTreeMap<String, Vec<ForeignKey>>, DbError> {
-        let mut out: BTreeMap<String, BTreeMap<String, ForeignKey>> = BTreeMap::new();
-        for r in self.rows(
-            "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\" \
-             FROM main.sqlite_master AS m, pragma_foreign_key_list(m.name, 'main') AS f \
-             WHERE m.type = 'table' ORDER BY m.name, f.id, f.seq",
-            &[],
-        )? {
-            let fk = out
-                .entry(cell(&r, 0))
-                .or_default()
-                .entry(cell(&r, 1))
-                .or_insert_with(|| ForeignKey {
-                    parent: cell(&r, 2).to_ascii_lowercase(),
-                    from: Vec::new(),
-                    to: Vec::new(),
-                });
-            fk.from.push(cell(&r, 3).to_ascii_lowercase());
-            fk.to
-                .push(r.get(4).cloned().flatten().map(|c| c.to_ascii_lowercase()));
+    /// Every table's foreign keys (tables without any left out), by the table's name as
+    /// stored; parents and columns lower-cased. A table's foreign keys are written in its
+    /// definition, so they are read again only for a table whose definition changed.
+    fn foreign_keys(
+        &mut self,
+        schema: &Reading,
+    ) -> Result<BTreeMap<String, Vec<ForeignKey>>, DbError> {
+        let mut cache = std::mem::take(&mut self.foreign_key_cache);
+        cache.retain(|name, (sql, _)| schema.tables.get(name).is_some_and(|d| d.sql == *sql));
+        let mut out = BTreeMap::new();
+        for (key, definition) in &schema.tables {
+            if !cache.contains_key(key) {
+                let mut fks: BTreeMap<String, ForeignKey> = BTreeMap::new();
+                for r in self.strings(
+                    "SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1, 'main') ORDER BY id, seq",
+                    &definition.name,
+                )? {
+                    let fk = fks.entry(cell(&r, 0)).or_insert_with(|| ForeignKey {
+                        parent: cell(&r, 1).to_ascii_lowercase(),
+                        from: Vec::new(),
+                        to: Vec::new(),
+                    });
+                    fk.from.push(cell(&r, 2).to_ascii_lowercase());
+                    fk.to
+                        .push(r.get(3).cloned().flatten().map(|c| c.to_ascii_lowercase()));
+                }
+                cache.insert(
+                    key.clone(),
+                    (definition.sql.clone(), fks.into_values().collect()),
+                );
+            }
+            if let Some((_, fks)) = cache.get(key)
+                && !fks.is_empty()
+            {
+                out.insert(definition.name.clone(), fks.clone());
+            }
         }
-        Ok(out
-            .into_iter()
-            .map(|(table, fks)| (table, fks.into_values().collect()))
-            .collect())
+        self.foreign_key_cache = cache;
+        Ok(out)
     }
 
     /// The database file, if on disk.
@@ -485,10 +499,10 @@ impl Driver for Sqlite {
 
     fn begin(&mut self) -> Result<(), DbError> {
         self.conn.execute_batch(FRAMING.begin).map_err(db_err)?;
-        // Nothing written since the last commit: the schema as this transaction sees it is
-        // where the step starts. (Writes outside a transaction, by a non-transactional script,
-        // stay recorded against the reading taken after the last commit.)
-        if self.touched().is_clean() {
+        // The step starts from the schema the last commit left (read then). Writes outside a
+        // transaction, by a non-transactional script, stay recorded against that reading; so
+        // would another connection's schema change, which then only adds tables to check.
+        if self.baseline.is_none() {
             self.baseline = self.table_definitions().ok();
         }
         Ok(())
@@ -497,7 +511,8 @@ impl Driver for Sqlite {
     fn commit(&mut self) -> Result<(), DbError> {
         // Only the tables the step changed, and their children, can hold a row whose foreign
         // key the step left pointing nowhere; the whole check when that set is not known.
-        self.last_check = self.commit_check_plan()?;
+        let after = self.table_definitions()?;
+        self.last_check = self.commit_check_plan(&after)?;
         let violations = match (&self.last_check, FRAMING.commit_check) {
             (ForeignKeyCheck::Tables(tables), Some(_)) => {
                 let mut rows = Vec::new();
@@ -523,7 +538,8 @@ impl Driver for Sqlite {
             )));
         }
         self.conn.execute_batch(FRAMING.commit).map_err(db_err)?;
-        self.reset_touched();
+        self.touched().reset();
+        self.baseline = Some(after);
         Ok(())
     }
 

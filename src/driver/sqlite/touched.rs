@@ -96,11 +96,6 @@ fn is_schema_table(name: &str) -> bool {
 }
 
 impl Touched {
-    /// Whether nothing was recorded since the last reset.
-    pub fn is_clean(&self) -> bool {
-        self.tables.is_empty() && self.whole.is_none()
-    }
-
     pub fn reset(&mut self) {
         self.tables.clear();
         self.whole = None;
@@ -246,6 +241,8 @@ pub struct Reading {
 /// does not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Definition {
+    /// The name as stored.
+    pub name: String,
     pub sql: String,
     pub root: i64,
 }
@@ -484,6 +481,7 @@ mod tests {
                 (
                     name.to_string(),
                     Definition {
+                        name: name.to_string(),
                         sql: sql.to_string(),
                         root: *root,
                     },
