@@ -136,7 +136,8 @@ fn copy_dir(from: &Path, to: &Path) {
 impl Project {
     /// Writes both projects under `dir`, or keeps those a previous run wrote (with its
     /// databases: bringing one through 10,000 revisions takes minutes). ferry.toml is written
-    /// again either way, so the embedded build below compiles the set again.
+    /// again either way, so the embedded build below compiles the set again, and so is
+    /// alembic.ini, which names the database by its absolute path.
     fn generate(dir: &Path, n: usize) -> Project {
         let started = Instant::now();
         let root = Path::new(ROOT);
@@ -150,8 +151,13 @@ impl Project {
             set: set.clone(),
             alembic: alembic.clone(),
         };
+        let ini = format!(
+            "[alembic]\nscript_location = %(here)s\nsqlalchemy.url = sqlite:///{}\n",
+            dir.join("alembic.db").display()
+        );
         if std::fs::read_to_string(&stamp).is_ok_and(|s| s == this) {
             write(&set.join("ferry.toml"), FERRY_TOML);
+            write(&alembic.join("alembic.ini"), &ini);
             println!("N = {n}: reusing the projects in {}", dir.display());
             return project;
         }
@@ -161,13 +167,7 @@ impl Project {
         copy_dir(&root.join("legacy"), &set.join("legacy"));
         copy_dir(&root.join("baseline"), &set.join("baseline"));
         write(&set.join("ferry.toml"), FERRY_TOML);
-        write(
-            &alembic.join("alembic.ini"),
-            &format!(
-                "[alembic]\nscript_location = %(here)s\nsqlalchemy.url = sqlite:///{}\n",
-                dir.join("alembic.db").display()
-            ),
-        );
+        write(&alembic.join("alembic.ini"), &ini);
         write(&alembic.join("env.py"), ENV_PY);
         write(&alembic.join("script.py.mako"), SCRIPT_MAKO);
         let versions = alembic.join("versions");

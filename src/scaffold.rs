@@ -82,6 +82,16 @@ pub struct Planned {
 pub fn plan_revision(set: &MigrationSet, graph: &Graph, message: &str) -> Result<Planned> {
     let root = set_dir(set, "new")?;
     let message = clean_message(message)?;
+    Ok(Planned {
+        root,
+        id: revision_id(graph, &message),
+        down: single_head(graph)?,
+        message,
+    })
+}
+
+/// The set's one head, which a new revision goes on; several heads are a usage error.
+pub fn single_head(graph: &Graph) -> Result<String> {
     let heads = graph.heads();
     let [head] = heads.as_slice() else {
         return Err(Error::Usage(format!(
@@ -90,12 +100,7 @@ pub fn plan_revision(set: &MigrationSet, graph: &Graph, message: &str) -> Result
             graph.names(&heads)
         )));
     };
-    Ok(Planned {
-        root,
-        id: revision_id(graph, &message),
-        down: graph.id(*head).to_string(),
-        message,
-    })
+    Ok(graph.id(*head).to_string())
 }
 
 /// Writes a planned revision with the given files (name, text), checked like every new one.

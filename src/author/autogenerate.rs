@@ -34,11 +34,12 @@ use crate::core::state::Position;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::fixture::TestDirs;
+use crate::scaffold;
 use crate::scratch::{Scratch, Site};
 
 use super::catalog::{
-    Col, SqliteObject, ident, postgres_columns, postgres_functions, postgres_views, sqlite_objects,
-    table_name, table_order,
+    Col, SqliteObject, ident, postgres_column_definition, postgres_columns, postgres_functions,
+    postgres_views, sqlite_objects, table_name, table_order,
 };
 
 /// Where a `-- review:` comment begins.
@@ -66,15 +67,7 @@ pub fn generate(
     site: &Site,
     dev: &mut dyn Driver,
 ) -> Result<Generated> {
-    let heads = graph.heads();
-    let [head] = heads.as_slice() else {
-        return Err(Error::Usage(format!(
-            "the set has {} heads ({}); a new revision goes on one head: join them first with `ferry merge -m MESSAGE`",
-            heads.len(),
-            graph.names(&heads)
-        )));
-    };
-    let head_id = graph.id(*head).to_string();
+    let head_id = scaffold::single_head(graph)?;
     let purpose = format!("new --autogenerate: building the head ({head_id})");
     let mut scratch = Scratch::beside(site, &purpose)?;
     let expected = scratch.schema_of(
@@ -1026,16 +1019,7 @@ fn postgres_tables(
 
 /// A column as `CREATE TABLE` and `ADD COLUMN` write it.
 fn postgres_column(name: &str, c: &Column) -> String {
-    let mut line = format!("{} {}", ident(Dialect::Postgres, name), c.data_type);
-    match c.default.as_deref() {
-        Some(d) if d.starts_with("GENERATED ") => line.push_str(&format!(" {d}")),
-        Some(d) => line.push_str(&format!(" DEFAULT {d}")),
-        None => {}
-    }
-    if c.not_null {
-        line.push_str(" NOT NULL");
-    }
-    line
+    postgres_column_definition(&ident(Dialect::Postgres, name), c)
 }
 
 fn alter_postgres_column(table: &str, name: &str, before: &Column, after: &Column, s: &mut Script) {

@@ -30,8 +30,8 @@ use crate::runner::{BackupPolicy, Runner};
 use crate::scratch::{self, Scratch, Site};
 
 use super::catalog::{
-    Col, cell, ident, postgres_columns, postgres_functions, postgres_views, query, references,
-    sqlite_columns, sqlite_objects, table_name, table_order,
+    Col, cell, ident, postgres_column_definition, postgres_columns, postgres_functions,
+    postgres_views, query, references, sqlite_columns, sqlite_objects, table_name, table_order,
 };
 
 /// How many rows one INSERT statement of the dump carries.
@@ -616,16 +616,7 @@ fn postgres_ddl(
             let Some(c) = shape.columns.get(&col.name) else {
                 continue;
             };
-            let mut line = format!("{} {}", col.ident, c.data_type);
-            match c.default.as_deref() {
-                Some(d) if d.starts_with("GENERATED ") => line.push_str(&format!(" {d}")),
-                Some(d) => line.push_str(&format!(" DEFAULT {d}")),
-                None => {}
-            }
-            if c.not_null {
-                line.push_str(" NOT NULL");
-            }
-            lines.push(line);
+            lines.push(postgres_column_definition(&col.ident, c));
         }
         let rank = |d: &str| {
             if d.starts_with("PRIMARY KEY") {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::core::schema::Schema;
+use crate::core::schema::{Column, Schema};
 use crate::core::set::Dialect;
 use crate::driver::{Driver, Rows, literal};
 use crate::error::{Error, Result};
@@ -484,6 +484,21 @@ pub(crate) fn table_name(dialect: Dialect, key: &str) -> String {
         }
         _ => ident(dialect, key),
     }
+}
+
+/// A PostgreSQL column as `CREATE TABLE` and `ADD COLUMN` write it, its name already quoted:
+/// type, default (or identity/generated clause), NOT NULL.
+pub fn postgres_column_definition(quoted_name: &str, c: &Column) -> String {
+    let mut line = format!("{quoted_name} {}", c.data_type);
+    match c.default.as_deref() {
+        Some(d) if d.starts_with("GENERATED ") => line.push_str(&format!(" {d}")),
+        Some(d) => line.push_str(&format!(" DEFAULT {d}")),
+        None => {}
+    }
+    if c.not_null {
+        line.push_str(" NOT NULL");
+    }
+    line
 }
 
 #[cfg(test)]
