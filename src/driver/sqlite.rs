@@ -56,9 +56,9 @@ pub struct Sqlite {
     touched: Arc<Mutex<Touched>>,
     /// Whether the authorizer reports to `touched` (without it every commit checks everything).
     tracking: bool,
-    /// Each table's definition (lower-cased name → SQL and root page) when nothing was yet
-    /// written since the last commit: the schema diff at commit finds what the authorizer
-    /// cannot name.
+    /// The schema the last commit left (read at that commit, or at open): each table's
+    /// definition and root page and each index's uniqueness. The schema diff at the next commit
+    /// finds what the authorizer cannot name.
     baseline: Option<Reading>,
     /// Each table's foreign keys, by lower-cased name, with the definition they were read
     /// from.
