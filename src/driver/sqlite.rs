@@ -72,6 +72,7 @@ fn db_err(e: rusqlite::Error) -> DbError {
 
 impl Sqlite {
     pub fn open(url: &DatabaseUrl, options: &OpenOptions) -> Result<Sqlite> {
+        without_memory_statistics();
         let (conn, path) = match url {
             DatabaseUrl::SqliteMemory => (
                 Connection::open_in_memory().map_err(|e| open_error(url, e.to_string()))?,
@@ -352,6 +353,26 @@ fn text(v: ValueRef<'_>) -> Option<String> {
         ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => Some(b.iter().map(|x| format!("{x:02x}")).collect()),
     }
+}
+
+/// Turns off SQLite's memory statistics, once, before the process's first connection: with
+/// them on, every allocation SQLite makes takes one process-wide mutex, and threads that run
+/// connections side by side (`fleet -j`, `upgrade-test -j`) queue on it. ferry never reads them
+/// (`sqlite3_memory_used`). When the process has already initialized SQLite (an application
+/// that opened its own connection first), SQLite refuses the setting and nothing changes.
+fn without_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int. sqlite3_config is not threadsafe
+        // against other SQLite calls, which `Once` and "before the first connection" rule out
+        // within ferry; after initialization it only returns SQLITE_MISUSE.
+        unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::ffi::c_int,
+            );
+        }
+    });
 }
 
 /// The schema at commit, read for the foreign-key check's plan.
