@@ -38,8 +38,8 @@ use crate::scaffold;
 use crate::scratch::{Scratch, Site};
 
 use super::catalog::{
-    Col, SqliteObject, ident, postgres_column_definition, postgres_columns, postgres_functions,
-    postgres_views, sqlite_objects, table_name, table_order,
+    Col, SqliteObject, ident, owned_by_identity, postgres_column_definition, postgres_columns,
+    postgres_functions, postgres_views, sqlite_objects, table_name, table_order,
 };
 
 /// Where a `-- review:` comment begins.
@@ -1095,14 +1095,7 @@ fn identity_sequence(schema: &Schema, def: &str) -> bool {
     let Some((_, owner)) = def.split_once(" OWNED BY ") else {
         return false;
     };
-    owner.rsplit_once('.').is_some_and(|(t, c)| {
-        schema
-            .tables
-            .get(t)
-            .and_then(|t| t.columns.get(c))
-            .and_then(|c| c.default.as_deref())
-            .is_some_and(|d| d.contains("AS IDENTITY"))
-    })
+    owned_by_identity(schema, owner)
 }
 
 /// The labels of an enum definition `ENUM ('a', 'b')`.

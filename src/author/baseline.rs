@@ -30,8 +30,9 @@ use crate::runner::{BackupPolicy, Runner};
 use crate::scratch::{self, Scratch, Site};
 
 use super::catalog::{
-    Col, cell, ident, postgres_column_definition, postgres_columns, postgres_functions,
-    postgres_views, query, references, sqlite_columns, sqlite_objects, table_name, table_order,
+    Col, cell, ident, owned_by_identity, postgres_column_definition, postgres_columns,
+    postgres_functions, postgres_views, query, references, sqlite_columns, sqlite_objects,
+    table_name, table_order,
 };
 
 /// How many rows one INSERT statement of the dump carries.
@@ -568,15 +569,7 @@ fn postgres_ddl(
             None => (def.as_str(), None),
         };
         if let Some(owner) = owner {
-            let identity = owner.rsplit_once('.').is_some_and(|(t, c)| {
-                schema
-                    .tables
-                    .get(t)
-                    .and_then(|t| t.columns.get(c))
-                    .and_then(|c| c.default.as_deref())
-                    .is_some_and(|d| d.contains("AS IDENTITY"))
-            });
-            if identity {
+            if owned_by_identity(schema, owner) {
                 continue;
             }
             owners.push(format!(

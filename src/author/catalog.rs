@@ -501,6 +501,19 @@ pub fn postgres_column_definition(quoted_name: &str, c: &Column) -> String {
     line
 }
 
+/// Whether `owner` (`table.column`, a sequence's `OWNED BY`) is an identity column: its
+/// sequence is the column's own, written by the column, never by itself.
+pub fn owned_by_identity(schema: &Schema, owner: &str) -> bool {
+    owner.rsplit_once('.').is_some_and(|(t, c)| {
+        schema
+            .tables
+            .get(t)
+            .and_then(|t| t.columns.get(c))
+            .and_then(|c| c.default.as_deref())
+            .is_some_and(|d| d.contains("AS IDENTITY"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
