@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ferry::core::graph::Graph;
-use ferry::core::set::{Dialect, Files, MigrationSet, Origin};
+use ferry::core::set::{Dialect, MigrationSet};
 use ferry::driver::url::DatabaseUrl;
 use ferry::driver::{self, OpenOptions};
 use ferry::fixture::{self, TestDirs};
@@ -37,8 +37,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let set = MigrationSet::load(Files::from_static(ferry::embedded::FILES), Origin::Embedded)
-        .expect("set");
+    let set = ferry::reference_set();
     println!("ferry bridge benchmark: legacy 1 → head with {rows} rows\n");
     sqlite(&set, rows);
     match pg_admin_url() {

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ferry::core::graph::Graph;
-use ferry::core::set::{Files, MigrationSet, Origin};
+use ferry::core::set::MigrationSet;
 use ferry::driver::url::DatabaseUrl;
 use ferry::driver::{self, OpenOptions};
 use ferry::fixture::{self, TestDirs};
@@ -32,8 +32,7 @@ fn count(var: &str, default: usize) -> usize {
 }
 
 fn main() {
-    let set = MigrationSet::load(Files::from_static(ferry::embedded::FILES), Origin::Embedded)
-        .expect("set");
+    let set = ferry::reference_set();
     let tenants = count("FERRY_BENCH_TENANTS", 1000);
     let schemas = count("FERRY_BENCH_SCHEMAS", 200);
     println!(

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ferry::core::graph::Graph;
-use ferry::core::set::{Dialect, Files, MigrationSet, Origin};
+use ferry::core::set::{Dialect, MigrationSet};
 use ferry::fixture::numbered_file;
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
@@ -21,8 +21,7 @@ const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 const BUDGET: Duration = Duration::from_secs(60);
 
 fn main() {
-    let set = MigrationSet::load(Files::from_static(ferry::embedded::FILES), Origin::Embedded)
-        .expect("set");
+    let set = ferry::reference_set();
     let graph = Graph::new(&set).expect("graph");
     let runs = 5;
     println!("ferry upgrade-test benchmark: the reference set's SQLite matrix, median of {runs}\n");

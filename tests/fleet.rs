@@ -283,8 +283,8 @@ fn path_str(p: &Path) -> &str {
 fn a_mixed_fleet_upgrades_in_one_run_and_refused_tenants_stay_unchanged() {
     on_both(|dialect| {
         let n = match dialect {
-            Dialect::Sqlite => 60,
-            Dialect::Postgres => 12,
+            Dialect::Sqlite => 200,
+            Dialect::Postgres => 40,
         };
         let set = reference_set();
         let fresh = fresh_schema(dialect, &set);

@@ -22,7 +22,7 @@ use crate::driver::{self, Backup, Driver, OpenOptions};
 use crate::error::{Error, Result};
 use crate::fixture::TestDirs;
 use crate::handoff::{HandoffReport, Invocation};
-use crate::runner::{Runner, StepReport, describe};
+use crate::runner::{RunReport, Runner, StepReport, describe};
 use crate::scratch::{Scratch, Site};
 use crate::unversioned::{self, Assume, Assumed};
 
@@ -101,6 +101,22 @@ pub struct UpgradeReport {
     pub assumed: Option<Assumed>,
     /// With `[handoff]` in ferry.toml: what the external runner did after the bridge.
     pub handoff: Option<HandoffReport>,
+}
+
+impl UpgradeReport {
+    /// The report of a run on `database` (no assumption checked, no hand-off).
+    pub fn of_run(database: String, created: Option<PathBuf>, run: RunReport) -> UpgradeReport {
+        UpgradeReport {
+            database,
+            created,
+            before: run.before,
+            steps: run.steps,
+            heads: run.heads,
+            backup: run.backup,
+            assumed: None,
+            handoff: None,
+        }
+    }
 }
 
 /// An applied revision whose up SQL changed since it ran.
@@ -526,14 +542,9 @@ impl Migrator {
             }
         };
         Ok(UpgradeReport {
-            database: url.display(),
-            created,
-            before: report.before,
-            steps: report.steps,
-            heads: report.heads,
-            backup: report.backup,
             assumed: runner.assumed.take(),
             handoff,
+            ..UpgradeReport::of_run(url.display(), created, report)
         })
     }
 

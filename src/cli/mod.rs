@@ -886,16 +886,11 @@ fn write(
     let mut db = open(cli, &url, true)?;
     let mut runner = runner(cli, set, graph, db.as_mut(), true);
     let report = work(&mut runner)?;
-    Ok(upgraded(UpgradeReport {
-        database: url.display(),
+    Ok(upgraded(UpgradeReport::of_run(
+        url.display(),
         created,
-        before: report.before,
-        steps: report.steps,
-        heads: report.heads,
-        backup: report.backup,
-        assumed: None,
-        handoff: None,
-    }))
+        report,
+    )))
 }
 
 /// What a writing command prints: its steps, where the database went, the backup.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ferry::core::graph::Graph;
 use ferry::core::schema::{Schema, diff};
-use ferry::core::set::{Dialect, Files, MigrationSet, Origin};
+use ferry::core::set::{Dialect, MigrationSet};
 use ferry::driver::url::DatabaseUrl;
 use ferry::driver::{self, Driver, OpenOptions, Rows};
 use ferry::runner::Runner;
@@ -236,8 +236,7 @@ pub fn repo() -> PathBuf {
 
 /// The set compiled into the binary.
 pub fn reference_set() -> MigrationSet {
-    MigrationSet::load(Files::from_static(ferry::embedded::FILES), Origin::Embedded)
-        .expect("the reference set loads")
+    ferry::reference_set()
 }
 
 /// Copies the reference set into `dst` (to tamper with it).
